@@ -1,0 +1,1 @@
+"""leadrules: behaviour-based lead scoring and nurture rules engine."""
