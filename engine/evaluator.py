@@ -1,0 +1,134 @@
+"""The evaluator: one event or one timer in, decision records out. Replay and daemon share it.
+
+Order for one event (contract "Scoring", "Lifecycle", "Triggers", "Sequences"): identity and
+traits, scoring, the stage change scoring causes (and its `on_mql`), sales feedback, sequence
+exits, then triggers. Within each step, rules run in file order.
+"""
+
+from __future__ import annotations
+
+from engine import identity, lifecycle, scoring, sequences, triggers
+from engine.events import Event
+from engine.ruleset import RuleSet
+from engine.state import RECENT_EVENTS, Decision, ProspectState, Timer
+from engine.turn import Compiled, Options, Turn, World
+
+
+class Evaluator:
+    """Applies a compiled rule set to events and timers against a `World`."""
+
+    def __init__(self, compiled: Compiled, world: World, options: Options | None = None) -> None:
+        self.compiled = compiled
+        self.world = world
+        self.options = options or Options()
+
+    @classmethod
+    def for_rules(
+        cls, rules: RuleSet, world: World, *, matcher: str = "python", options: Options | None = None
+    ) -> Evaluator:
+        return cls(Compiled.build(rules, matcher), world, options)
+
+    def on_event(self, event: Event) -> list[Decision] | None:
+        """Evaluate one event. Returns None for a duplicate `messageId` (ignored)."""
+        world = self.world
+        if world.seen(event.message_id):
+            return None
+        at = event.ts
+        state, before, merged = self._identity(event)
+        turn = Turn(self.compiled, world, self.options, state, at, event.message_id)
+        state.last_at = max(state.last_at, at)
+
+        traits_changed = merged
+        if event.type == "identify" and event.traits:
+            traits_changed = self._set_traits(state, event) or traits_changed
+        if traits_changed:
+            scoring.refresh_fit(turn, event)
+        if event.type in ("track", "page"):
+            state.recent.append(scoring.describe_event(event))
+            if len(state.recent) > RECENT_EVENTS:
+                del state.recent[0]
+            if event.type == "track" and event.event == "Unsubscribed":
+                state.unsubscribed = True
+
+        matched_list = self.compiled.matcher.match(event, state.traits)
+        matched = set(matched_list)
+        n_behaviour = self.compiled.n_behaviour
+        for index in matched_list:
+            if index >= n_behaviour:
+                break
+            scoring.award(turn, self.compiled.behaviour[index][1], event)
+
+        lifecycle.check_mql(turn, before)
+        if event.type == "track":
+            lifecycle.on_feedback(turn, event)
+        if state.enrolments and matched:
+            sequences.exit_on_event(turn, matched)
+        if matched:
+            triggers.cancel_absences(turn, matched)
+            for index, trigger in self.compiled.trigger_when:
+                if index in matched:
+                    triggers.consider(turn, trigger)
+        if not self.options.keep_history:
+            scoring.compact(state)
+        return turn.decisions
+
+    def on_timer(self, timer: Timer) -> list[Decision]:
+        """Evaluate one due timer at its due time."""
+        world = self.world
+        state = world.get(world.resolve(timer.prospect))
+        if state is None:
+            return []
+        turn = Turn(self.compiled, world, self.options, state, timer.due, f"timer:{timer.key}")
+        kind = timer.kind
+        if kind == "step":
+            sequences.on_step_timer(turn, timer)
+        elif kind == "sla":
+            lifecycle.on_sla_timer(turn, timer)
+        elif kind == "absence":
+            triggers.on_absence_timer(turn, timer)
+        elif kind == "expiry":
+            state.expire(timer.due, before=True)
+            lifecycle.check_mql(turn, state.fit_points + state.behaviour_points)
+        return turn.decisions
+
+    def _identity(self, event: Event) -> tuple[ProspectState, int, bool]:
+        """Resolve the event's prospect, merging an anonymous id it links to a known one.
+        Returns the state, the score before this event, and whether a merge happened."""
+        world, at = self.world, event.ts
+        prospect = world.resolve(event.prospect)
+        state = world.get(prospect)
+        link = None
+        if event.type == "identify" and event.user_id and event.anonymous_id:
+            link = event.anonymous_id
+        elif event.type == "alias" and event.previous_id:
+            link = event.previous_id
+        merged = False
+        before: int | None = None
+        if link is not None and link != prospect and world.resolve(link) == link:
+            other = world.get(link)
+            world.link(link, prospect)
+            if other is not None:
+                before = (state or other).score(at)
+                if state is None:
+                    state = world.create(prospect)
+                identity.merge(state, other)
+                world.drop(link)
+                merged = True
+        if state is None:
+            state = world.create(prospect)
+        if before is None:
+            before = state.score(at)
+        return state, before, merged
+
+    @staticmethod
+    def _set_traits(state: ProspectState, event: Event) -> bool:
+        """`identify` merges traits; a later-timestamped value wins."""
+        changed = False
+        at = event.ts
+        for key, value in event.traits.items():
+            if at >= state.trait_at.get(key, at):
+                if state.traits.get(key, ...) != value:
+                    changed = True
+                state.traits[key] = value
+                state.trait_at[key] = at
+        return changed
