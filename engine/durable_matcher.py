@@ -9,7 +9,9 @@ How it is used, given what durable-rules 2.0.28 does (see docs/matching.md):
   dialect differs from the contract's in places (its regexes are anchored, it compares
   numeric strings as numbers, it has no `glob` or `not`), so every rule it fires is then
   confirmed by the contract's own predicate. A condition is translated only where
-  durable-rules can never reject what the contract accepts; the rest is left to the check.
+  durable-rules can never reject what the contract accepts; the rest is left to the check;
+- a fact durable-rules cannot parse (it rejects some numbers, such as denormal floats) is
+  decided by the contract's predicates alone, so the matcher never fails on a valid event.
 """
 
 from __future__ import annotations
@@ -135,5 +137,8 @@ class DurableMatcher:
                 retract_fact(self._ruleset, fact)
             except MessageNotHandledException:
                 pass
+            except Exception:  # durable_rules_engine.error: a value its JSON parser rejects
+                # (seen: denormal floats such as 5e-324). Decide with the contract's predicates.
+                return [i for i, check in enumerate(self._checks) if check(event, traits)]
             fired = sorted(set(self._hits))
         return [i for i in fired if self._checks[i](event, traits)]

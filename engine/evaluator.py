@@ -43,8 +43,9 @@ class Evaluator:
             traits_changed = self._set_traits(state, event) or traits_changed
         if traits_changed:
             scoring.refresh_fit(turn, event)
+        described = scoring.describe_event(event)
         if event.type in ("track", "page"):
-            state.recent.append(scoring.describe_event(event))
+            state.recent.append(described)
             if len(state.recent) > RECENT_EVENTS:
                 del state.recent[0]
             if event.type == "track" and event.event == "Unsubscribed":
@@ -56,7 +57,7 @@ class Evaluator:
         for index in matched_list:
             if index >= n_behaviour:
                 break
-            scoring.award(turn, self.compiled.behaviour[index][1], event)
+            scoring.award(turn, self.compiled.behaviour[index][1], event, described)
 
         lifecycle.check_mql(turn, before)
         if event.type == "track":

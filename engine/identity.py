@@ -11,7 +11,6 @@ from __future__ import annotations
 import heapq
 
 from engine.state import RECENT_EVENTS, ProspectState, TriggerState
-from engine.timefmt import parse_timestamp
 
 _RANK = {"lead": 0, "recycled": 1, "mql": 2, "sal": 3, "sql": 4, "customer": 5}
 
@@ -44,7 +43,7 @@ def merge(into: ProspectState, src: ProspectState) -> None:
         into.stage = src.stage
         into.sla_token = src.sla_token
     into.history = sorted(into.history + src.history, key=lambda h: h.at)
-    into.recent = sorted(into.recent + src.recent, key=lambda r: parse_timestamp(r["at"]))[-RECENT_EVENTS:]
+    into.recent = sorted(into.recent + src.recent, key=lambda r: r["ts"])[-RECENT_EVENTS:]
     if into.reject_reason is None:
         into.reject_reason = src.reject_reason
     into.aliases.extend([src.id, *src.aliases])

@@ -14,13 +14,13 @@ from typing import Any
 from engine.events import Event
 from engine.ruleset import ScoringRule
 from engine.state import FitEntry, LedgerEntry, ProspectState, Timer
-from engine.timefmt import format_iso
 from engine.turn import Turn
 
 
 def describe_event(event: Event) -> dict[str, Any]:
-    """A short, JSON-friendly description of an event, kept with the points it earned."""
-    out: dict[str, Any] = {"type": event.type, "messageId": event.message_id, "at": format_iso(event.ts)}
+    """A short, JSON-friendly description of an event, kept with the points it earned and in
+    the prospect's recent activity. `ts` is microseconds; `shown` turns it into ISO text."""
+    out: dict[str, Any] = {"type": event.type, "messageId": event.message_id, "ts": event.ts}
     if event.event is not None:
         out["event"] = event.event
     if event.type == "page":
@@ -55,14 +55,14 @@ def _within_limit(state: ProspectState, rule: ScoringRule, at: int) -> bool:
     return True
 
 
-def award(turn: Turn, rule: ScoringRule, event: Event) -> None:
+def award(turn: Turn, rule: ScoringRule, event: Event, described: dict[str, Any]) -> None:
     """Give `rule`'s points for `event`, if its limit allows."""
     state, at = turn.state, turn.at
     if not _within_limit(state, rule, at):
         return
     expires = None if rule.expires_after_us is None else at + rule.expires_after_us
     state.counter += 1
-    entry = LedgerEntry(rule.id, rule.points, at, expires, describe_event(event), state.counter)
+    entry = LedgerEntry(rule.id, rule.points, at, expires, described, state.counter)
     state.ledger.append(entry)
     state.behaviour_points += rule.points
     if expires is not None:

@@ -157,12 +157,20 @@ class Turn:
         self.decisions.append(Decision(record, key, context))
 
 
+def shown(described: dict[str, Any]) -> dict[str, Any]:
+    """An event description for people and templates: `at` as ISO 8601 instead of `ts`."""
+    out = {k: v for k, v in described.items() if k != "ts"}
+    if "ts" in described:
+        out["at"] = format_iso(described["ts"])
+    return out
+
+
 def template_context(
     state: ProspectState, record: dict[str, Any], at: int, rules: RuleSet
 ) -> dict[str, Any]:
     """The variables a template is rendered with (contract, "Templates")."""
     reasons = [
-        {"rule": f.rule, "points": f.points, "at": format_iso(f.since), "event": f.event, "kind": "fit"}
+        {"rule": f.rule, "points": f.points, "at": format_iso(f.since), "event": shown(f.event), "kind": "fit"}
         for f in state.fit.values()
     ]
     reasons += [
@@ -170,7 +178,7 @@ def template_context(
             "rule": e.rule,
             "points": e.points,
             "at": format_iso(e.at),
-            "event": e.event,
+            "event": shown(e.event),
             "kind": "behaviour",
             "expires_at": None if e.expires is None else format_iso(e.expires),
         }
@@ -190,7 +198,7 @@ def template_context(
         "channel": record.get("channel"),
         "template": record.get("template"),
         "reasons": reasons,
-        "recent": list(reversed(state.recent)),
+        "recent": [shown(r) for r in reversed(state.recent)],
         "sequence": record.get("sequence"),
         "step": record.get("step"),
         "at": format_iso(at),
