@@ -34,39 +34,49 @@ class Evaluator:
         if world.seen(event.message_id):
             return None
         at = event.ts
+        compiled = self.compiled
         state, before, merged = self._identity(event)
-        turn = Turn(self.compiled, world, self.options, state, at, event.message_id)
-        state.last_at = max(state.last_at, at)
+        turn = Turn(compiled, world, self.options, state, at, event.message_id)
+        if at > state.last_at:
+            state.last_at = at
 
+        kind = event.type
         traits_changed = merged
-        if event.type == "identify" and event.traits:
+        if kind == "identify" and event.traits:
+            if before is None:
+                before = state.score(at)
             traits_changed = self._set_traits(state, event) or traits_changed
         if traits_changed:
             scoring.refresh_fit(turn, event)
         described = scoring.describe_event(event)
-        if event.type in ("track", "page"):
-            state.recent.append(described)
-            if len(state.recent) > RECENT_EVENTS:
-                del state.recent[0]
-            if event.type == "track" and event.event == "Unsubscribed":
+        if kind == "track" or kind == "page":
+            recent = state.recent
+            recent.append(described)
+            if len(recent) > RECENT_EVENTS:
+                del recent[0]
+            if kind == "track" and event.event == "Unsubscribed":
                 state.unsubscribed = True
 
-        matched_list = self.compiled.matcher.match(event, state.traits)
-        matched = set(matched_list)
-        n_behaviour = self.compiled.n_behaviour
-        for index in matched_list:
-            if index >= n_behaviour:
-                break
-            scoring.award(turn, self.compiled.behaviour[index][1], event, described)
-
-        lifecycle.check_mql(turn, before)
-        if event.type == "track":
+        matched_list = compiled.matcher.match(event, state.traits)
+        n_behaviour = compiled.n_behaviour
+        if matched_list and matched_list[0] < n_behaviour:
+            if before is None:
+                before = state.score(at)
+            behaviour = compiled.behaviour
+            for index in matched_list:
+                if index >= n_behaviour:
+                    break
+                scoring.award(turn, behaviour[index][1], event, described)
+        if before is not None:  # only points or traits can move the score here
+            lifecycle.check_mql(turn, before)
+        if kind == "track" and event.event in lifecycle.FEEDBACK:
             lifecycle.on_feedback(turn, event)
-        if state.enrolments and matched:
-            sequences.exit_on_event(turn, matched)
-        if matched:
+        if matched_list:
+            matched = set(matched_list)
+            if state.enrolments:
+                sequences.exit_on_event(turn, matched)
             triggers.cancel_absences(turn, matched)
-            for index, trigger in self.compiled.trigger_when:
+            for index, trigger in compiled.trigger_when:
                 if index in matched:
                     triggers.consider(turn, trigger)
         if not self.options.keep_history:
@@ -92,34 +102,33 @@ class Evaluator:
             lifecycle.check_mql(turn, state.fit_points + state.behaviour_points)
         return turn.decisions
 
-    def _identity(self, event: Event) -> tuple[ProspectState, int, bool]:
+    def _identity(self, event: Event) -> tuple[ProspectState, int | None, bool]:
         """Resolve the event's prospect, merging an anonymous id it links to a known one.
-        Returns the state, the score before this event, and whether a merge happened."""
+        Returns the state, the score before this event when a merge happened (else None:
+        it is computed only if something may change it), and whether a merge happened."""
         world, at = self.world, event.ts
         prospect = world.resolve(event.prospect)
         state = world.get(prospect)
+        kind = event.type
+        if kind != "identify" and kind != "alias":
+            return (state or world.create(prospect)), None, False
         link = None
-        if event.type == "identify" and event.user_id and event.anonymous_id:
+        if kind == "identify" and event.user_id and event.anonymous_id:
             link = event.anonymous_id
-        elif event.type == "alias" and event.previous_id:
+        elif kind == "alias" and event.previous_id:
             link = event.previous_id
-        merged = False
-        before: int | None = None
-        if link is not None and link != prospect and world.resolve(link) == link:
-            other = world.get(link)
-            world.link(link, prospect)
-            if other is not None:
-                before = (state or other).score(at)
-                if state is None:
-                    state = world.create(prospect)
-                identity.merge(state, other)
-                world.drop(link)
-                merged = True
+        if link is None or link == prospect or world.resolve(link) != link:
+            return (state or world.create(prospect)), None, False
+        other = world.get(link)
+        world.link(link, prospect)
+        if other is None:
+            return (state or world.create(prospect)), None, False
+        before = (state or other).score(at)
         if state is None:
             state = world.create(prospect)
-        if before is None:
-            before = state.score(at)
-        return state, before, merged
+        identity.merge(state, other)
+        world.drop(link)
+        return state, before, True
 
     @staticmethod
     def _set_traits(state: ProspectState, event: Event) -> bool:

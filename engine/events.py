@@ -39,35 +39,54 @@ def _id(raw: dict[str, Any], key: str) -> str | None:
     value = raw.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
+    if type(value) is str:
+        if len(value) > MAX_ID_LENGTH:
+            raise EventError(key, f"is longer than {MAX_ID_LENGTH} characters")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int):
         raise EventError(key, f"must be a string, got {type(value).__name__}")
-    text = str(value)
-    if len(text) > MAX_ID_LENGTH:
-        raise EventError(key, f"is longer than {MAX_ID_LENGTH} characters")
-    return text
+    return str(value)
 
 
 def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
     value = raw.get(key)
     if value is None:
-        return {}
-    if not isinstance(value, dict):
+        return _EMPTY
+    if type(value) is not dict:
         raise EventError(key, f"must be an object, got {type(value).__name__}")
     return value
 
 
-def normalize(raw: Any, *, default_message_id: str | None = None, default_ts: int | None = None) -> Event:
+def _timestamp(raw: dict[str, Any], default_ts: int | None) -> int:
+    stamp = raw.get("timestamp")
+    if stamp is None or stamp == "":
+        stamp = raw.get("originalTimestamp")
+    if stamp is None or stamp == "":
+        if default_ts is None:
+            raise EventError("timestamp", "is required")
+        return default_ts
+    if type(stamp) is not str:
+        raise EventError("timestamp", f"must be an ISO 8601 string, got {type(stamp).__name__}")
+    try:
+        return parse_timestamp(stamp)
+    except ValueError:
+        raise EventError("timestamp", f"is not an ISO 8601 time: {stamp!r}") from None
+
+
+def normalize(
+    raw: Any, *, default_message_id: str | None = None, default_ts: int | None = None
+) -> Event:
     """Validate one Segment message and return it as an `Event`.
 
     `default_message_id` / `default_ts` fill a missing `messageId` / `timestamp` (the daemon
     passes a fresh id and the time of receipt); without them the field is required.
     """
-    if not isinstance(raw, dict):
+    if type(raw) is not dict:
         raise EventError("message", f"must be a JSON object, got {type(raw).__name__}")
     kind = raw.get("type")
-    if kind is None:
-        raise EventError("type", "is required")
-    if not isinstance(kind, str) or kind not in EVENT_TYPES:
+    if kind not in EVENT_TYPES:
+        if kind is None:
+            raise EventError("type", "is required")
         raise EventError("type", f"must be one of track, page, identify, group, alias; got {kind!r}")
 
     user_id = _id(raw, "userId")
@@ -86,56 +105,48 @@ def normalize(raw: Any, *, default_message_id: str | None = None, default_ts: in
     event_name = None
     if kind == "track":
         event_name = raw.get("event")
-        if event_name is None or event_name == "":
-            raise EventError("event", "is required for track")
-        if not isinstance(event_name, str):
+        if type(event_name) is not str or not event_name:
+            if event_name is None or event_name == "":
+                raise EventError("event", "is required for track")
             raise EventError("event", f"must be a string, got {type(event_name).__name__}")
     page_name = raw.get("name")
-    if page_name is not None and not isinstance(page_name, str):
+    if page_name is not None and type(page_name) is not str:
         raise EventError("name", f"must be a string, got {type(page_name).__name__}")
 
     properties = _mapping(raw, "properties")
-    traits = _mapping(raw, "traits")
-    if kind == "identify" and not traits:
-        # analytics.js places identify traits under context.traits when called that way.
-        context = raw.get("context")
-        if isinstance(context, dict) and isinstance(context.get("traits"), dict):
-            traits = context["traits"]
+    traits = _EMPTY
+    if kind == "identify" or "traits" in raw:
+        traits = _mapping(raw, "traits")
+        if kind == "identify" and not traits:
+            # analytics.js places identify traits under context.traits when called that way.
+            context = raw.get("context")
+            if type(context) is dict and type(context.get("traits")) is dict:
+                traits = context["traits"]
 
-    stamp = raw.get("timestamp")
-    if stamp is None or stamp == "":
-        stamp = raw.get("originalTimestamp")
-    if stamp is None or stamp == "":
-        if default_ts is None:
-            raise EventError("timestamp", "is required")
-        ts = default_ts
-    else:
-        if not isinstance(stamp, str):
-            raise EventError("timestamp", f"must be an ISO 8601 string, got {type(stamp).__name__}")
-        try:
-            ts = parse_timestamp(stamp)
-        except ValueError:
-            raise EventError("timestamp", f"is not an ISO 8601 time: {stamp!r}") from None
+    ts = _timestamp(raw, default_ts)
 
     message_id = raw.get("messageId")
-    if message_id is None or message_id == "":
-        if default_message_id is None:
-            raise EventError("messageId", "is required")
-        message_id = default_message_id
-    elif isinstance(message_id, bool) or not isinstance(message_id, (str, int)):
-        raise EventError("messageId", f"must be a string, got {type(message_id).__name__}")
+    if type(message_id) is not str or not message_id:
+        if message_id is None or message_id == "":
+            if default_message_id is None:
+                raise EventError("messageId", "is required")
+            message_id = default_message_id
+        elif isinstance(message_id, bool) or not isinstance(message_id, int):
+            raise EventError("messageId", f"must be a string, got {type(message_id).__name__}")
+        else:
+            message_id = str(message_id)
 
     return Event(
-        type=kind,
-        prospect=prospect,
-        ts=ts,
-        message_id=str(message_id),
-        user_id=user_id,
-        anonymous_id=anonymous_id,
-        previous_id=previous_id,
-        event=event_name,
-        name=page_name,
-        properties=properties,
-        traits=traits,
-        raw=raw,
+        kind,
+        prospect,
+        ts,
+        message_id,
+        user_id,
+        anonymous_id,
+        previous_id,
+        event_name,
+        page_name,
+        properties,
+        traits,
+        raw,
     )

@@ -8,6 +8,7 @@ are written as JSON Lines.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 from collections import Counter
@@ -95,6 +96,11 @@ def replay(
             if on_reject is not None:
                 on_reject(item)
 
+    # A replay allocates millions of short-lived containers; the default collector
+    # thresholds make it scan the growing prospect state over and over (about a fifth of
+    # the run time). Collect young objects far less often while replaying.
+    thresholds = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 1000)
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as buffer:
         try:
             result = _run(sources, compiled, buffer, until, options, reject, on_bytes, on_decisions, False)
@@ -107,6 +113,7 @@ def replay(
         buffer.seek(0)
         while chunk := buffer.read(1 << 20):
             out.write(chunk)
+    gc.set_threshold(*thresholds)
     return result
 
 

@@ -134,4 +134,7 @@ def ordered(
         everything.sort(key=lambda item: item[:3])
         yield from everything
         return
+    if len(streams) == 1:
+        yield from _reordered(streams[0], window)
+        return
     yield from heapq.merge(*(_reordered(s, window) for s in streams), key=lambda item: item[:3])

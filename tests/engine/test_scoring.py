@@ -10,12 +10,12 @@ from tests.scenario import at, identify, page, pick, run, run_full, track
 
 # A trigger that notifies on every `Ping` shows the score at that moment.
 OBSERVE = """
-triggers:
-  - id: observe
-    when: {event: Ping}
-    then:
-      - notify: {channel: log, template: t}
-"""
+    triggers:
+      - id: observe
+        when: {event: Ping}
+        then:
+          - notify: {channel: log, template: t}
+    """
 
 
 def scores(records: list[dict]) -> list[tuple]:
