@@ -159,3 +159,20 @@ def test_durable_and_python_matchers_agree(matches: list[Match], events: list[An
     durable = make_matcher("durable", matches)
     for event in events:
         assert durable.match(event, traits) == python.match(event, traits)
+
+
+def test_cached_results_never_change_an_answer() -> None:
+    pricing = Match(kind="page", page=(FieldCond(("path",), (Op("glob", "/pricing*"),)),),
+                    where=(FieldCond(("plan",), (Op("equals", "pro"),)),))
+    senior = Match(kind="page", trait=(FieldCond(("title",), (Op("equals", "VP"),)),))
+    matcher = PythonMatcher([pricing, senior])
+
+    def page(props: dict[str, Any]) -> Any:
+        return normalize({"type": "page", "userId": "u", "timestamp": "2026-01-01T00:00:00Z",
+                          "messageId": "m", "properties": props})
+
+    for _ in range(2):
+        assert matcher.match(page({"path": "/pricing", "plan": "pro"}), {"title": "VP"}) == [0, 1]
+        assert matcher.match(page({"path": "/pricing", "plan": "free"}), {"title": "VP"}) == [1]
+        assert matcher.match(page({"path": "/pricing", "plan": "pro"}), {}) == [0]
+        assert matcher.match(page({"path": ["/pricing"], "plan": "pro"}), {}) == []
