@@ -28,8 +28,12 @@ def _time(text: str) -> int:
 
 
 def _rule_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rules", default="rules", metavar="DIR", help="rule files (default: rules)")
-    parser.add_argument("--config", default="config", metavar="DIR", help="settings (default: config)")
+    parser.add_argument(
+        "--rules", default="rules", metavar="DIR", help="rule files (default: rules)"
+    )
+    parser.add_argument(
+        "--config", default="config", metavar="DIR", help="settings (default: config)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,10 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     _rule_args(check)
 
     replay = sub.add_parser("replay", help="dry-run the rules over historical events")
-    replay.add_argument("files", nargs="+", metavar="FILE", help="JSON Lines (.gz allowed, - for stdin)")
+    replay.add_argument(
+        "files", nargs="+", metavar="FILE", help="JSON Lines (.gz allowed, - for stdin)"
+    )
     _rule_args(replay)
-    replay.add_argument("--until", type=_time, metavar="TIME", help="advance time to TIME at the end")
-    replay.add_argument("--out", default="-", metavar="FILE", help="decisions (JSON Lines; default stdout)")
+    replay.add_argument(
+        "--until", type=_time, metavar="TIME", help="advance time to TIME at the end"
+    )
+    replay.add_argument(
+        "--out", default="-", metavar="FILE", help="decisions (JSON Lines; default stdout)"
+    )
     replay.add_argument("--matcher", choices=("python", "durable"), default="python")
     replay.add_argument("--strict", action="store_true", help="stop at the first rejected line")
     replay.add_argument("--quiet", action="store_true", help="no summary on stderr")
@@ -54,7 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("prospect")
     explain.add_argument("files", nargs="+", metavar="FILE")
     _rule_args(explain)
-    explain.add_argument("--at", type=_time, metavar="TIME", help="explain at TIME (default: the end)")
+    explain.add_argument(
+        "--at", type=_time, metavar="TIME", help="explain at TIME (default: the end)"
+    )
     explain.add_argument("--json", action="store_true", help="print JSON")
 
     sub.add_parser("schema", help="print the JSON Schema of rule files (for editors)")
@@ -64,7 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        handler = {"check": cmd_check, "replay": cmd_replay, "explain": cmd_explain, "schema": cmd_schema}
+        handler = {
+            "check": cmd_check,
+            "replay": cmd_replay,
+            "explain": cmd_explain,
+            "schema": cmd_schema,
+        }
         return handler[args.command](args)
     except RuleError as exc:
         for problem in exc.problems:

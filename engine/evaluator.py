@@ -24,7 +24,12 @@ class Evaluator:
 
     @classmethod
     def for_rules(
-        cls, rules: RuleSet, world: World, *, matcher: str = "python", options: Options | None = None
+        cls,
+        rules: RuleSet,
+        world: World,
+        *,
+        matcher: str = "python",
+        options: Options | None = None,
     ) -> Evaluator:
         return cls(Compiled.build(rules, matcher), world, options)
 

@@ -87,7 +87,9 @@ def normalize(
     if kind not in EVENT_TYPES:
         if kind is None:
             raise EventError("type", "is required")
-        raise EventError("type", f"must be one of track, page, identify, group, alias; got {kind!r}")
+        raise EventError(
+            "type", f"must be one of track, page, identify, group, alias; got {kind!r}"
+        )
 
     user_id = _id(raw, "userId")
     anonymous_id = _id(raw, "anonymousId")

@@ -11,7 +11,9 @@ from engine.timefmt import format_iso
 from engine.turn import shown
 
 
-def explain_prospect(world: MemoryWorld, rules: RuleSet, prospect: str, at: int) -> dict[str, Any] | None:
+def explain_prospect(
+    world: MemoryWorld, rules: RuleSet, prospect: str, at: int
+) -> dict[str, Any] | None:
     """A JSON-friendly explanation of `prospect` (any of its ids) at time `at`."""
     canonical = world.resolve(prospect)
     state = world.get(canonical)
@@ -19,7 +21,13 @@ def explain_prospect(world: MemoryWorld, rules: RuleSet, prospect: str, at: int)
         return None
     score = state.score(at)
     contributions: list[dict[str, Any]] = [
-        {"rule": f.rule, "kind": "fit", "points": f.points, "since": format_iso(f.since), "event": shown(f.event)}
+        {
+            "rule": f.rule,
+            "kind": "fit",
+            "points": f.points,
+            "since": format_iso(f.since),
+            "event": shown(f.event),
+        }
         for f in state.fit.values()
     ]
     for entry in state.ledger:

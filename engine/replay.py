@@ -103,11 +103,15 @@ def replay(
     gc.set_threshold(200_000, 50, 1000)
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as buffer:
         try:
-            result = _run(sources, compiled, buffer, until, options, reject, on_bytes, on_decisions, False)
+            result = _run(
+                sources, compiled, buffer, until, options, reject, on_bytes, on_decisions, False
+            )
         except OutOfOrder:
             buffer.seek(0)
             buffer.truncate()
-            result = _run(sources, compiled, buffer, until, options, reject, None, on_decisions, True)
+            result = _run(
+                sources, compiled, buffer, until, options, reject, None, on_decisions, True
+            )
             result.stats.restarted = True
         result.stats.lines_rejected = len(reported)
         buffer.seek(0)
@@ -151,21 +155,26 @@ def _run(
             on_decisions(decisions)
 
     def fire_until(limit: int, inclusive: bool) -> None:
-        while (due := world.next_due()) is not None and (due < limit or (inclusive and due <= limit)):
+        while (due := world.next_due()) is not None and (
+            due < limit or (inclusive and due <= limit)
+        ):
             timer = world.pop_timer()
             clock.advance_to(timer.due)
             stats.timers += 1
             emit(evaluator.on_timer(timer))
 
     last = None
+    timers = world.timers
+    on_event = evaluator.on_event
     for ts, _, _, event in ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes):
         if until is not None and ts > until:
             stats.after_until += 1
             continue
         # Events at the same instant as a timer are processed before the timer fires.
-        fire_until(ts, inclusive=False)
+        if timers and timers[0][0] < ts:
+            fire_until(ts, inclusive=False)
         clock.advance_to(ts)
-        decisions = evaluator.on_event(event)
+        decisions = on_event(event)
         if decisions is None:
             stats.duplicates += 1
             continue

@@ -45,14 +45,25 @@ def run_steps(turn: Turn, enrolment: Enrolment) -> None:
         if step.kind == "wait":
             assert step.wait_us is not None
             turn.schedule(
-                Timer(turn.at + step.wait_us, state.id, "step", enrolment.token, sequence.name, index + 1)
+                Timer(
+                    turn.at + step.wait_us,
+                    state.id,
+                    "step",
+                    enrolment.token,
+                    sequence.name,
+                    index + 1,
+                )
             )
             return
         if step.kind == "send" and state.unsubscribed:
             continue  # contract: a suppressed send is not a decision
         turn.emit(
-            step.kind, rule, channel=step.channel, template=step.template,
-            sequence=sequence.name, step=index + 1,
+            step.kind,
+            rule,
+            channel=step.channel,
+            template=step.template,
+            sequence=sequence.name,
+            step=index + 1,
         )
     # The natural end writes no record.
     if state.enrolments.get(sequence.name) is enrolment:

@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import orjson
 
@@ -52,7 +52,7 @@ class Source:
         self.name = name
         self._spool: Path | None = None
         if name == "-":
-            spool = tempfile.NamedTemporaryFile(prefix="leadrules-stdin-", delete=False)
+            spool = tempfile.NamedTemporaryFile(prefix="leadrules-stdin-", delete=False)  # noqa: SIM115 - closed below, kept for a second read
             shutil.copyfileobj(stdin or sys.stdin.buffer, spool)
             spool.close()
             self._spool = Path(spool.name)
@@ -72,7 +72,7 @@ class Source:
         with open(path, "rb") as probe:
             magic = probe.read(2)
         if magic == b"\x1f\x8b":
-            return gzip.open(path, "rb")
+            return cast(IO[bytes], gzip.open(path, "rb"))
         return open(path, "rb")
 
     def close(self) -> None:

@@ -63,7 +63,9 @@ def consider(turn: Turn, trigger: Trigger) -> None:
         token = state.new_token()
         ts.absences[token] = at
         turn.schedule(
-            Timer(at + trigger.unless_within_us, state.id, "absence", token, trigger.id, origin_at=at)
+            Timer(
+                at + trigger.unless_within_us, state.id, "absence", token, trigger.id, origin_at=at
+            )
         )
         return
     fire(turn, trigger, ts)

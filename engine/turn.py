@@ -170,7 +170,13 @@ def template_context(
 ) -> dict[str, Any]:
     """The variables a template is rendered with (contract, "Templates")."""
     reasons = [
-        {"rule": f.rule, "points": f.points, "at": format_iso(f.since), "event": shown(f.event), "kind": "fit"}
+        {
+            "rule": f.rule,
+            "points": f.points,
+            "at": format_iso(f.since),
+            "event": shown(f.event),
+            "kind": "fit",
+        }
         for f in state.fit.values()
     ]
     reasons += [
@@ -184,7 +190,7 @@ def template_context(
         }
         for e in state.active_entries()
     ]
-    reasons.sort(key=lambda r: (-abs(r["points"]), r["at"]))
+    reasons.sort(key=lambda r: (-abs(int(r["points"])), str(r["at"])))
     sla_deadline = None
     within = rules.lifecycle.sla_accept_within_us
     if state.stage == "mql" and within is not None and state.history:

@@ -39,16 +39,29 @@ def at(days: float = 0, hours: float = 0, minutes: float = 0, seconds: float = 0
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def page(who: str, when: str, path: str = "/", *, anonymous: bool = False, **extra: Any) -> dict[str, Any]:
+def page(
+    who: str, when: str, path: str = "/", *, anonymous: bool = False, **extra: Any
+) -> dict[str, Any]:
     msg: dict[str, Any] = {"type": "page", "timestamp": when, "messageId": f"m{next(_ids)}"}
     msg["anonymousId" if anonymous else "userId"] = who
-    msg["properties"] = {"path": path, "url": f"https://www.example.com{path}", **extra.pop("properties", {})}
+    msg["properties"] = {
+        "path": path,
+        "url": f"https://www.example.com{path}",
+        **extra.pop("properties", {}),
+    }
     msg.update(extra)
     return msg
 
 
-def track(who: str, when: str, event: str, *, anonymous: bool = False, **properties: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "track", "event": event, "timestamp": when, "messageId": f"m{next(_ids)}"}
+def track(
+    who: str, when: str, event: str, *, anonymous: bool = False, **properties: Any
+) -> dict[str, Any]:
+    msg: dict[str, Any] = {
+        "type": "track",
+        "event": event,
+        "timestamp": when,
+        "messageId": f"m{next(_ids)}",
+    }
     msg["anonymousId" if anonymous else "userId"] = who
     if properties:
         msg["properties"] = properties
@@ -56,14 +69,21 @@ def track(who: str, when: str, event: str, *, anonymous: bool = False, **propert
 
 
 def identify(who: str, when: str, anonymous_id: str | None = None, **traits: Any) -> dict[str, Any]:
-    msg: dict[str, Any] = {"type": "identify", "userId": who, "timestamp": when, "messageId": f"m{next(_ids)}"}
+    msg: dict[str, Any] = {
+        "type": "identify",
+        "userId": who,
+        "timestamp": when,
+        "messageId": f"m{next(_ids)}",
+    }
     if anonymous_id is not None:
         msg["anonymousId"] = anonymous_id
     msg["traits"] = traits
     return msg
 
 
-def write_rules(root: Path, rules: str | dict[str, str], templates: dict[str, str] | None = None) -> tuple[Path, Path]:
+def write_rules(
+    root: Path, rules: str | dict[str, str], templates: dict[str, str] | None = None
+) -> tuple[Path, Path]:
     rules_dir, config_dir = root / "rules", root / "config"
     (rules_dir / "templates").mkdir(parents=True, exist_ok=True)
     config_dir.mkdir(exist_ok=True)
@@ -106,7 +126,9 @@ def run_full(
     return records, result
 
 
-def run(tmp_path: Path, rules: str | dict[str, str], events: list[dict[str, Any]], **kw: Any) -> list[dict[str, Any]]:
+def run(
+    tmp_path: Path, rules: str | dict[str, str], events: list[dict[str, Any]], **kw: Any
+) -> list[dict[str, Any]]:
     """Replay `events` under `rules`; the decision records."""
     return run_full(tmp_path, rules, events, **kw)[0]
 

@@ -29,7 +29,10 @@ def test_example_events_replay_to_the_golden_decisions() -> None:
         until=parse_timestamp("2026-06-01T00:00:00Z"),
     )
     got = [json.loads(line) for line in out.getvalue().splitlines()]
-    golden = [json.loads(line) for line in (ROOT / "examples" / "decisions.jsonl").read_text().splitlines()]
+    golden = [
+        json.loads(line)
+        for line in (ROOT / "examples" / "decisions.jsonl").read_text().splitlines()
+    ]
     assert got == golden
     assert result.stats.duplicates == 1
     assert result.stats.mqls == 2

@@ -10,7 +10,13 @@ from engine.errors import EventError
 from engine.events import normalize
 from engine.timefmt import parse_timestamp
 
-BASE = {"type": "track", "event": "E", "userId": "u1", "timestamp": "2026-03-04T10:00:00Z", "messageId": "m1"}
+BASE = {
+    "type": "track",
+    "event": "E",
+    "userId": "u1",
+    "timestamp": "2026-03-04T10:00:00Z",
+    "messageId": "m1",
+}
 
 
 def with_(**changes: Any) -> dict[str, Any]:
@@ -36,7 +42,10 @@ def with_(**changes: Any) -> dict[str, Any]:
         (with_(messageId=...), "messageId"),
         (with_(properties=[1]), "properties"),
         (with_(userId={"a": 1}), "userId"),
-        ({"type": "alias", "userId": "u", "timestamp": "2026-03-04T10:00:00Z", "messageId": "m"}, "previousId"),
+        (
+            {"type": "alias", "userId": "u", "timestamp": "2026-03-04T10:00:00Z", "messageId": "m"},
+            "previousId",
+        ),
         ([1, 2], "message"),
     ],
 )

@@ -52,7 +52,9 @@ def test_identify_links_anonymous_history_to_the_known_prospect(tmp_path: Path) 
     ]
 
 
-def test_events_from_the_anonymous_id_after_linking_count_for_the_known_prospect(tmp_path: Path) -> None:
+def test_events_from_the_anonymous_id_after_linking_count_for_the_known_prospect(
+    tmp_path: Path,
+) -> None:
     events = [
         page("anon-1", at(0), "/pricing", anonymous=True),
         identify("u1", at(0, 1), "anon-1"),
@@ -65,7 +67,13 @@ def test_events_from_the_anonymous_id_after_linking_count_for_the_known_prospect
 def test_alias_links_previous_id_to_user_id(tmp_path: Path) -> None:
     events = [
         page("anon-9", at(0), "/pricing", anonymous=True),
-        {"type": "alias", "previousId": "anon-9", "userId": "u9", "timestamp": at(0, 1), "messageId": "al-1"},
+        {
+            "type": "alias",
+            "previousId": "anon-9",
+            "userId": "u9",
+            "timestamp": at(0, 1),
+            "messageId": "al-1",
+        },
         track("u9", at(0, 2), "Ping"),
     ]
     assert pick(run(tmp_path, RULES, events), "prospect", "score") == [("u9", 30)]
@@ -84,7 +92,11 @@ def test_merging_points_can_make_an_mql_at_the_identify(tmp_path: Path) -> None:
 
 
 def test_identify_merges_traits_later_values_win(tmp_path: Path) -> None:
-    events = [identify("u1", at(0), title="VP", name="Ann"), identify("u1", at(1), title="Engineer"), track("u1", at(2), "Ping")]
+    events = [
+        identify("u1", at(0), title="VP", name="Ann"),
+        identify("u1", at(1), title="Engineer"),
+        track("u1", at(2), "Ping"),
+    ]
     assert pick(run(tmp_path, RULES, events), "score") == [(0,)]
 
 

@@ -37,15 +37,32 @@ def test_lead_becomes_mql_when_score_reaches_threshold_and_on_mql_runs(tmp_path:
     events = [page("u1", at(0)), page("u1", at(0, 1)), page("u1", at(0, 2))]
     records = run(tmp_path, LIFECYCLE, events)
     assert records[:2] == [
-        {"at": at(0, 2), "prospect": "u1", "action": "set_stage", "rule": "lifecycle.mql", "score": 90, "stage": "mql"},
-        {"at": at(0, 2), "prospect": "u1", "action": "notify", "rule": "lifecycle.mql", "channel": "sales",
-         "template": "new-mql", "score": 90, "stage": "mql"},
+        {
+            "at": at(0, 2),
+            "prospect": "u1",
+            "action": "set_stage",
+            "rule": "lifecycle.mql",
+            "score": 90,
+            "stage": "mql",
+        },
+        {
+            "at": at(0, 2),
+            "prospect": "u1",
+            "action": "notify",
+            "rule": "lifecycle.mql",
+            "channel": "sales",
+            "template": "new-mql",
+            "score": 90,
+            "stage": "mql",
+        },
     ]
 
 
 def test_fit_points_from_identify_can_make_an_mql(tmp_path: Path) -> None:
     events = [page("u1", at(0)), page("u1", at(0, 1)), identify("u1", at(0, 2), title="VP")]
-    assert pick(run(tmp_path, LIFECYCLE, events)[:1], *KEYS) == [(at(0, 2), "set_stage", "lifecycle.mql", "mql", 80)]
+    assert pick(run(tmp_path, LIFECYCLE, events)[:1], *KEYS) == [
+        (at(0, 2), "set_stage", "lifecycle.mql", "mql", 80)
+    ]
 
 
 def test_sla_breach_runs_once_at_the_deadline(tmp_path: Path) -> None:
@@ -58,7 +75,12 @@ def test_sla_breach_runs_once_at_the_deadline(tmp_path: Path) -> None:
 
 
 def test_no_sla_breach_when_accepted_in_time(tmp_path: Path) -> None:
-    events = [page("u1", at(0)), page("u1", at(0, 1)), page("u1", at(0, 2)), track("u1", at(0, 5), "Lead Accepted")]
+    events = [
+        page("u1", at(0)),
+        page("u1", at(0, 1)),
+        page("u1", at(0, 2)),
+        track("u1", at(0, 5), "Lead Accepted"),
+    ]
     records = run(tmp_path, LIFECYCLE, events, until=at(2))
     assert pick(records, "action", "rule", "stage") == [
         ("set_stage", "lifecycle.mql", "mql"),
@@ -68,14 +90,23 @@ def test_no_sla_breach_when_accepted_in_time(tmp_path: Path) -> None:
 
 
 def test_events_at_the_sla_deadline_are_processed_before_the_breach(tmp_path: Path) -> None:
-    events = [page("u1", at(0)), page("u1", at(0, 1)), page("u1", at(0, 2)), track("u1", at(0, 6), "Lead Accepted")]
+    events = [
+        page("u1", at(0)),
+        page("u1", at(0, 1)),
+        page("u1", at(0, 2)),
+        track("u1", at(0, 6), "Lead Accepted"),
+    ]
     records = run(tmp_path, LIFECYCLE, events)
     assert [r for r in records if r["rule"] == "lifecycle.sla"] == []
 
 
 def test_feedback_moves_sal_sql_customer(tmp_path: Path) -> None:
     events = [page("u1", at(0)), page("u1", at(0, 1)), page("u1", at(0, 2))]
-    events += [track("u1", at(0, 3), "Lead Accepted"), track("u1", at(1), "Lead Qualified"), track("u1", at(9), "Deal Won")]
+    events += [
+        track("u1", at(0, 3), "Lead Accepted"),
+        track("u1", at(1), "Lead Qualified"),
+        track("u1", at(9), "Deal Won"),
+    ]
     stages = [r for r in run(tmp_path, LIFECYCLE, events) if r["action"] == "set_stage"]
     assert pick(stages, "at", "rule", "stage") == [
         (at(0, 2), "lifecycle.mql", "mql"),
@@ -103,7 +134,11 @@ def test_lead_rejected_recycles_resets_behaviour_points_and_runs_on_reject(tmp_p
 
 def test_never_mql_twice_without_being_recycled(tmp_path: Path) -> None:
     events = [page("u1", at(d)) for d in range(6)]  # 30, 60, 90 (mql), 120, 150, 180
-    mqls = [r for r in run(tmp_path, LIFECYCLE, events, until=at(5)) if r["rule"] == "lifecycle.mql" and r["action"] == "set_stage"]
+    mqls = [
+        r
+        for r in run(tmp_path, LIFECYCLE, events, until=at(5))
+        if r["rule"] == "lifecycle.mql" and r["action"] == "set_stage"
+    ]
     assert len(mqls) == 1
 
 
@@ -129,4 +164,6 @@ def test_expiring_negative_points_can_make_an_mql(tmp_path: Path) -> None:
       mql_threshold: 80
     """
     events = [track("u1", at(0), "Unsubscribed")] + [page("u1", at(1, h)) for h in range(3)]
-    assert pick(run(tmp_path, rules, events, until=at(20)), "at", "stage", "score") == [(at(10), "mql", 90)]
+    assert pick(run(tmp_path, rules, events, until=at(20)), "at", "stage", "score") == [
+        (at(10), "mql", 90)
+    ]

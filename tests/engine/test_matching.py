@@ -14,12 +14,24 @@ from engine.ruleset import FieldCond, Match, Op
 
 
 def track(props: dict[str, Any], event: str = "E") -> Any:
-    return normalize({"type": "track", "event": event, "userId": "u", "timestamp": "2026-01-01T00:00:00Z",
-                      "messageId": "m", "properties": props})
+    return normalize(
+        {
+            "type": "track",
+            "event": event,
+            "userId": "u",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "messageId": "m",
+            "properties": props,
+        }
+    )
 
 
 def where(path: str, *ops: tuple[str, Any]) -> Match:
-    return Match(kind="track", event="E", where=(FieldCond(tuple(path.split(".")), tuple(Op(n, a) for n, a in ops)),))
+    return Match(
+        kind="track",
+        event="E",
+        where=(FieldCond(tuple(path.split(".")), tuple(Op(n, a) for n, a in ops)),),
+    )
 
 
 def holds(match: Match, props: dict[str, Any], traits: dict[str, Any] | None = None) -> bool:
@@ -80,8 +92,16 @@ def test_event_matches_the_track_event_name_exactly() -> None:
 
 
 def test_page_conditions_read_properties_and_name() -> None:
-    page = normalize({"type": "page", "userId": "u", "timestamp": "2026-01-01T00:00:00Z", "messageId": "m",
-                      "name": "Pricing", "properties": {"path": "/pricing", "title": "Plans"}})
+    page = normalize(
+        {
+            "type": "page",
+            "userId": "u",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "messageId": "m",
+            "name": "Pricing",
+            "properties": {"path": "/pricing", "title": "Plans"},
+        }
+    )
     any_page = Match(kind="page")
     by_name = Match(kind="page", page=(FieldCond(("name",), (Op("equals", "Pricing"),)),))
     by_title = Match(kind="page", page=(FieldCond(("title",), (Op("glob", "Plan*"),)),))
@@ -97,7 +117,11 @@ def test_trait_conditions_use_the_current_traits() -> None:
 
 
 def test_every_rule_sees_every_event_with_durable_rules() -> None:
-    matches = [Match(kind="track", event="E"), where("x", ("equals", "a")), where("x", ("exists", True))]
+    matches = [
+        Match(kind="track", event="E"),
+        where("x", ("equals", "a")),
+        where("x", ("exists", True)),
+    ]
     assert make_matcher("durable", matches).match(track({"x": "a"}), {}) == [0, 1, 2]
     # and again: nothing was consumed or left behind
     assert make_matcher("durable", matches).match(track({"x": "a"}), {}) == [0, 1, 2]
@@ -113,7 +137,9 @@ _scalars = st.one_of(
     st.booleans(),
     st.none(),
 )
-_values = st.one_of(_scalars, st.lists(_scalars, max_size=3), st.dictionaries(_keys, _scalars, max_size=3))
+_values = st.one_of(
+    _scalars, st.lists(_scalars, max_size=3), st.dictionaries(_keys, _scalars, max_size=3)
+)
 
 
 def _op() -> st.SearchStrategy[Op]:
@@ -126,12 +152,20 @@ def _op() -> st.SearchStrategy[Op]:
         st.builds(Op, st.just("contains"), _scalars),
         st.builds(Op, st.sampled_from(["at_least", "at_most", "more_than", "less_than"]), number),
         st.builds(Op, st.just("exists"), st.booleans()),
-        st.builds(Op, st.just("not"), st.lists(st.builds(Op, st.just("equals"), _scalars), min_size=1, max_size=2).map(tuple)),
+        st.builds(
+            Op,
+            st.just("not"),
+            st.lists(st.builds(Op, st.just("equals"), _scalars), min_size=1, max_size=2).map(tuple),
+        ),
     )
 
 
 _conds = st.lists(
-    st.builds(FieldCond, st.lists(_keys, min_size=1, max_size=2).map(tuple), st.lists(_op(), min_size=1, max_size=2).map(tuple)),
+    st.builds(
+        FieldCond,
+        st.lists(_keys, min_size=1, max_size=2).map(tuple),
+        st.lists(_op(), min_size=1, max_size=2).map(tuple),
+    ),
     max_size=2,
 ).map(tuple)
 _matches = st.one_of(
@@ -141,8 +175,15 @@ _matches = st.one_of(
 )
 _events = st.builds(
     lambda kind, name, props, pname: normalize(
-        {"type": kind, "event": name, "name": pname, "userId": "u", "timestamp": "2026-01-01T00:00:00Z",
-         "messageId": "m", "properties": props}
+        {
+            "type": kind,
+            "event": name,
+            "name": pname,
+            "userId": "u",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "messageId": "m",
+            "properties": props,
+        }
     ),
     st.sampled_from(["track", "page", "identify"]),
     st.sampled_from(["E", "F"]),
@@ -152,9 +193,14 @@ _events = st.builds(
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(_matches, min_size=1, max_size=6), st.lists(_events, min_size=1, max_size=5),
-       st.dictionaries(_keys, _values, max_size=4))
-def test_durable_and_python_matchers_agree(matches: list[Match], events: list[Any], traits: dict[str, Any]) -> None:
+@given(
+    st.lists(_matches, min_size=1, max_size=6),
+    st.lists(_events, min_size=1, max_size=5),
+    st.dictionaries(_keys, _values, max_size=4),
+)
+def test_durable_and_python_matchers_agree(
+    matches: list[Match], events: list[Any], traits: dict[str, Any]
+) -> None:
     python = make_matcher("python", matches)
     durable = make_matcher("durable", matches)
     for event in events:
@@ -162,14 +208,24 @@ def test_durable_and_python_matchers_agree(matches: list[Match], events: list[An
 
 
 def test_cached_results_never_change_an_answer() -> None:
-    pricing = Match(kind="page", page=(FieldCond(("path",), (Op("glob", "/pricing*"),)),),
-                    where=(FieldCond(("plan",), (Op("equals", "pro"),)),))
+    pricing = Match(
+        kind="page",
+        page=(FieldCond(("path",), (Op("glob", "/pricing*"),)),),
+        where=(FieldCond(("plan",), (Op("equals", "pro"),)),),
+    )
     senior = Match(kind="page", trait=(FieldCond(("title",), (Op("equals", "VP"),)),))
     matcher = PythonMatcher([pricing, senior])
 
     def page(props: dict[str, Any]) -> Any:
-        return normalize({"type": "page", "userId": "u", "timestamp": "2026-01-01T00:00:00Z",
-                          "messageId": "m", "properties": props})
+        return normalize(
+            {
+                "type": "page",
+                "userId": "u",
+                "timestamp": "2026-01-01T00:00:00Z",
+                "messageId": "m",
+                "properties": props,
+            }
+        )
 
     for _ in range(2):
         assert matcher.match(page({"path": "/pricing", "plan": "pro"}), {"title": "VP"}) == [0, 1]

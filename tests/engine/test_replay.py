@@ -29,10 +29,17 @@ sequences:
 """
 
 
-def leadrules(*args: str, cwd: Path, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def leadrules(
+    *args: str, cwd: Path, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[bytes]:
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *args], cwd=cwd, input=stdin, capture_output=True, env=env, timeout=120
+        [sys.executable, "-m", "engine.cli", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -42,7 +49,12 @@ def records(data: bytes) -> list[dict]:
 
 def setup(tmp_path: Path) -> list[dict]:
     write_rules(tmp_path, RULES)
-    return [page("u1", at(0)), track("u1", at(0, 1), "Demo Requested"), page("u2", at(0, 2)), page("u1", at(3))]
+    return [
+        page("u1", at(0)),
+        track("u1", at(0, 1), "Demo Requested"),
+        page("u2", at(0, 2)),
+        page("u1", at(3)),
+    ]
 
 
 def test_replay_writes_decisions_as_json_lines_and_a_summary(tmp_path: Path) -> None:
@@ -51,12 +63,37 @@ def test_replay_writes_decisions_as_json_lines_and_a_summary(tmp_path: Path) -> 
     done = leadrules("replay", "events.jsonl", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert records(done.stdout) == [
-        {"at": at(0, 1), "prospect": "u1", "action": "notify", "rule": "demo", "channel": "sales",
-         "template": "demo", "score": 10, "stage": "lead"},
-        {"at": at(0, 1), "prospect": "u1", "action": "start_sequence", "rule": "demo", "sequence": "follow-up",
-         "score": 10, "stage": "lead"},
-        {"at": at(1, 1), "prospect": "u1", "action": "send", "rule": "sequence:follow-up", "channel": "email",
-         "template": "one", "sequence": "follow-up", "step": 2, "score": 10, "stage": "lead"},
+        {
+            "at": at(0, 1),
+            "prospect": "u1",
+            "action": "notify",
+            "rule": "demo",
+            "channel": "sales",
+            "template": "demo",
+            "score": 10,
+            "stage": "lead",
+        },
+        {
+            "at": at(0, 1),
+            "prospect": "u1",
+            "action": "start_sequence",
+            "rule": "demo",
+            "sequence": "follow-up",
+            "score": 10,
+            "stage": "lead",
+        },
+        {
+            "at": at(1, 1),
+            "prospect": "u1",
+            "action": "send",
+            "rule": "sequence:follow-up",
+            "channel": "email",
+            "template": "one",
+            "sequence": "follow-up",
+            "step": 2,
+            "score": 10,
+            "stage": "lead",
+        },
     ]
     summary = done.stderr.decode()
     assert "events: 4 processed" in summary and "prospects: 2" in summary
@@ -68,7 +105,9 @@ def test_replay_sorts_unsorted_input_from_several_files_gz_and_stdin(tmp_path: P
     with gzip.open(tmp_path / "b.jsonl.gz", "wt") as handle:
         handle.write(json.dumps(events[2]) + "\n")
     stdin = (json.dumps(events[1]) + "\n").encode()
-    done = leadrules("replay", "a.jsonl", "b.jsonl.gz", "-", "--out", "out.jsonl", cwd=tmp_path, stdin=stdin)
+    done = leadrules(
+        "replay", "a.jsonl", "b.jsonl.gz", "-", "--out", "out.jsonl", cwd=tmp_path, stdin=stdin
+    )
     assert done.returncode == 0, done.stderr
     write_events(tmp_path / "sorted.jsonl", events)
     expected = leadrules("replay", "sorted.jsonl", cwd=tmp_path)
@@ -95,7 +134,12 @@ def test_events_after_until_are_not_processed(tmp_path: Path) -> None:
 
 def test_a_malformed_line_is_reported_and_skipped_and_the_exit_code_says_so(tmp_path: Path) -> None:
     events = setup(tmp_path)
-    lines = [json.dumps(events[0]), "{not json", json.dumps({"type": "track", "userId": "u1"}), json.dumps(events[1])]
+    lines = [
+        json.dumps(events[0]),
+        "{not json",
+        json.dumps({"type": "track", "userId": "u1"}),
+        json.dumps(events[1]),
+    ]
     (tmp_path / "events.jsonl").write_text("\n".join(lines) + "\n")
     done = leadrules("replay", "events.jsonl", cwd=tmp_path)
     assert done.returncode == 3
@@ -105,7 +149,10 @@ def test_a_malformed_line_is_reported_and_skipped_and_the_exit_code_says_so(tmp_
     assert [r["action"] for r in records(done.stdout)] == ["notify", "start_sequence"]
     strict = leadrules("replay", "events.jsonl", "--strict", cwd=tmp_path)
     assert strict.returncode == 3
-    assert "events.jsonl:2" in strict.stderr.decode() and "events.jsonl:3" not in strict.stderr.decode()
+    assert (
+        "events.jsonl:2" in strict.stderr.decode()
+        and "events.jsonl:3" not in strict.stderr.decode()
+    )
 
 
 def test_input_far_out_of_order_gives_the_same_decisions(tmp_path: Path) -> None:

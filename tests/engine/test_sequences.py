@@ -36,7 +36,9 @@ scoring:
 KEYS = ("at", "action", "rule", "sequence", "step", "template")
 
 
-def test_steps_up_to_the_first_wait_are_decided_at_once_and_the_rest_after_it(tmp_path: Path) -> None:
+def test_steps_up_to_the_first_wait_are_decided_at_once_and_the_rest_after_it(
+    tmp_path: Path,
+) -> None:
     records = run(tmp_path, SEQ, [track("u1", at(0), "Start")], until=at(5))
     assert pick(records, *KEYS) == [
         (at(0), "start_sequence", "start", "roi", None, None),
@@ -53,7 +55,9 @@ def test_a_wait_is_not_over_before_its_time(tmp_path: Path) -> None:
 
 
 def test_already_enrolled_is_not_enrolled_twice_and_writes_no_record(tmp_path: Path) -> None:
-    records = run(tmp_path, SEQ, [track("u1", at(0), "Start"), track("u1", at(1), "Start")], until=at(5))
+    records = run(
+        tmp_path, SEQ, [track("u1", at(0), "Start"), track("u1", at(1), "Start")], until=at(5)
+    )
     assert [r["at"] for r in records if r["action"] == "start_sequence"] == [at(0)]
     assert [r["step"] for r in records if r["action"] == "send"] == [1, 4]
 
@@ -71,7 +75,11 @@ def test_exit_when_event_ends_the_enrolment_with_a_stop_record(tmp_path: Path) -
 
 
 def test_exit_when_stage_ends_the_enrolment(tmp_path: Path) -> None:
-    events = [track("u1", at(0), "Start"), track("u1", at(1), "Hot"), track("u1", at(1, 1), "Lead Accepted")]
+    events = [
+        track("u1", at(0), "Start"),
+        track("u1", at(1), "Hot"),
+        track("u1", at(1, 1), "Lead Accepted"),
+    ]
     records = run(tmp_path, SEQ, events, until=at(5))
     assert pick(records[3:], "at", "action", "rule", "stage") == [
         (at(1), "set_stage", "lifecycle.mql", "mql"),
@@ -81,15 +89,28 @@ def test_exit_when_stage_ends_the_enrolment(tmp_path: Path) -> None:
 
 
 def test_starting_in_a_stage_the_sequence_exits_on_ends_it_at_once(tmp_path: Path) -> None:
-    events = [track("u1", at(0), "Hot"), track("u1", at(0, 1), "Lead Accepted"), track("u1", at(1), "Start")]
+    events = [
+        track("u1", at(0), "Hot"),
+        track("u1", at(0, 1), "Lead Accepted"),
+        track("u1", at(1), "Start"),
+    ]
     records = run(tmp_path, SEQ, events, until=at(5))
-    assert pick(records[2:], "action", "rule") == [("start_sequence", "start"), ("stop_sequence", "sequence:roi")]
+    assert pick(records[2:], "action", "rule") == [
+        ("start_sequence", "start"),
+        ("stop_sequence", "sequence:roi"),
+    ]
 
 
 def test_stop_sequence_action_leaves_the_sequence(tmp_path: Path) -> None:
-    events = [track("u1", at(0), "Start"), track("u1", at(1), "Stop"), track("u1", at(1, 1), "Stop")]
+    events = [
+        track("u1", at(0), "Start"),
+        track("u1", at(1), "Stop"),
+        track("u1", at(1, 1), "Stop"),
+    ]
     records = run(tmp_path, SEQ, events, until=at(5))
-    assert pick(records[3:], "at", "action", "rule", "sequence") == [(at(1), "stop_sequence", "stop", "roi")]
+    assert pick(records[3:], "at", "action", "rule", "sequence") == [
+        (at(1), "stop_sequence", "stop", "roi")
+    ]
 
 
 def test_send_to_an_unsubscribed_prospect_is_no_decision(tmp_path: Path) -> None:
@@ -102,7 +123,11 @@ def test_send_to_an_unsubscribed_prospect_is_no_decision(tmp_path: Path) -> None
           - notify: {channel: sales, template: fyi}
     """
     events = [page("u1", at(0)), track("u1", at(1), "Unsubscribed"), page("u1", at(2))]
-    assert pick(run(tmp_path, rules, events), "at", "action") == [(at(0), "send"), (at(0), "notify"), (at(2), "notify")]
+    assert pick(run(tmp_path, rules, events), "at", "action") == [
+        (at(0), "send"),
+        (at(0), "notify"),
+        (at(2), "notify"),
+    ]
 
 
 def test_sequence_sends_stop_after_unsubscribe_but_the_enrolment_goes_on(tmp_path: Path) -> None:

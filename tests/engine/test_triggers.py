@@ -52,7 +52,9 @@ def test_firing_uses_up_the_events_it_counted(tmp_path: Path) -> None:
 
 
 def test_cooldown_fires_nothing_and_uses_nothing_up(tmp_path: Path) -> None:
-    rules = notify("        when: {page: {path: /pricing}, times: 2, within: 7d}\n        cooldown: 2d")
+    rules = notify(
+        "        when: {page: {path: /pricing}, times: 2, within: 7d}\n        cooldown: 2d"
+    )
     events = [page("u1", at(0, h), "/pricing") for h in (0, 1)]  # fires at hour 1
     events += [page("u1", at(1), "/pricing"), page("u1", at(1, 1), "/pricing")]  # in cooldown
     events += [page("u1", at(2, 1), "/pricing")]  # cooldown over: 3 unused within 7d
@@ -62,7 +64,11 @@ def test_cooldown_fires_nothing_and_uses_nothing_up(tmp_path: Path) -> None:
 
 def test_cooldown_without_times(tmp_path: Path) -> None:
     rules = notify("        when: {event: Demo Requested}\n        cooldown: 1d")
-    events = [track("u1", at(0), "Demo Requested"), track("u1", at(0, 23), "Demo Requested"), track("u1", at(1), "Demo Requested")]
+    events = [
+        track("u1", at(0), "Demo Requested"),
+        track("u1", at(0, 23), "Demo Requested"),
+        track("u1", at(1), "Demo Requested"),
+    ]
     assert fired(run(tmp_path, rules, events)) == [at(0), at(1)]
 
 
@@ -81,7 +87,11 @@ def test_unless_fires_at_t0_plus_d_when_nothing_matched(tmp_path: Path) -> None:
 
 
 def test_unless_event_within_the_window_cancels(tmp_path: Path) -> None:
-    events = [track("u1", at(0), "Guide Downloaded"), page("u1", at(29)), track("u1", at(40), "Other")]
+    events = [
+        track("u1", at(0), "Guide Downloaded"),
+        page("u1", at(29)),
+        track("u1", at(40), "Other"),
+    ]
     assert fired(run(tmp_path, notify(UNLESS), events)) == []
 
 
@@ -91,30 +101,52 @@ def test_unless_event_exactly_at_t0_plus_d_cancels(tmp_path: Path) -> None:
 
 
 def test_unless_event_at_t0_itself_does_not_cancel(tmp_path: Path) -> None:
-    events = [track("u1", at(0), "Guide Downloaded"), page("u1", at(0)), track("u1", at(31), "Other")]
+    events = [
+        track("u1", at(0), "Guide Downloaded"),
+        page("u1", at(0)),
+        track("u1", at(31), "Other"),
+    ]
     assert fired(run(tmp_path, notify(UNLESS), events)) == [at(30)]
 
 
 def test_unless_of_another_prospect_does_not_cancel(tmp_path: Path) -> None:
-    events = [track("u1", at(0), "Guide Downloaded"), page("u2", at(1)), track("u1", at(31), "Other")]
+    events = [
+        track("u1", at(0), "Guide Downloaded"),
+        page("u2", at(1)),
+        track("u1", at(31), "Other"),
+    ]
     assert fired(run(tmp_path, notify(UNLESS), events)) == [at(30)]
 
 
 def test_unless_pending_checks_are_independent(tmp_path: Path) -> None:
-    events = [track("u1", at(0), "Guide Downloaded"), track("u1", at(10), "Guide Downloaded"), track("u1", at(50), "Other")]
+    events = [
+        track("u1", at(0), "Guide Downloaded"),
+        track("u1", at(10), "Guide Downloaded"),
+        track("u1", at(50), "Other"),
+    ]
     assert fired(run(tmp_path, notify(UNLESS), events)) == [at(30), at(40)]
 
 
 def test_unless_with_times_uses_events_up_when_it_would_have_fired(tmp_path: Path) -> None:
-    rules = notify("        when: {event: Guide Downloaded, times: 2, within: 7d}\n        unless: {event: Email Replied, within: 3d}")
-    events = [track("u1", at(0), "Guide Downloaded"), track("u1", at(1), "Guide Downloaded"), track("u1", at(2), "Guide Downloaded")]
+    rules = notify(
+        "        when: {event: Guide Downloaded, times: 2, within: 7d}\n        unless: {event: Email Replied, within: 3d}"
+    )
+    events = [
+        track("u1", at(0), "Guide Downloaded"),
+        track("u1", at(1), "Guide Downloaded"),
+        track("u1", at(2), "Guide Downloaded"),
+    ]
     events += [track("u1", at(10), "Other")]
     assert fired(run(tmp_path, rules, events)) == [at(4)]
 
 
 def test_unless_respects_cooldown_at_firing_time(tmp_path: Path) -> None:
     rules = notify(UNLESS + "\n        cooldown: 20d")
-    events = [track("u1", at(0), "Guide Downloaded"), track("u1", at(5), "Guide Downloaded"), track("u1", at(60), "Other")]
+    events = [
+        track("u1", at(0), "Guide Downloaded"),
+        track("u1", at(5), "Guide Downloaded"),
+        track("u1", at(60), "Other"),
+    ]
     assert fired(run(tmp_path, rules, events)) == [at(30)]
 
 
