@@ -165,6 +165,12 @@ def shown(described: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _reason_order(reason: dict[str, Any]) -> tuple[int, str]:
+    """Biggest contributions first, then oldest."""
+    points: int = reason["points"]
+    return (-abs(points), str(reason["at"]))
+
+
 def template_context(
     state: ProspectState, record: dict[str, Any], at: int, rules: RuleSet
 ) -> dict[str, Any]:
@@ -190,7 +196,7 @@ def template_context(
         }
         for e in state.active_entries()
     ]
-    reasons.sort(key=lambda r: (-abs(int(r["points"])), str(r["at"])))
+    reasons.sort(key=_reason_order)
     sla_deadline = None
     within = rules.lifecycle.sla_accept_within_us
     if state.stage == "mql" and within is not None and state.history:
