@@ -1,0 +1,17 @@
+"""Baseline: read, parse, validate and order a file, and do nothing else (the IO floor)."""
+
+from __future__ import annotations
+
+import sys
+
+from engine.sources import Source, ordered
+
+
+def main(paths: list[str]) -> int:
+    count = sum(1 for _ in ordered([Source(p) for p in paths], lambda r: None, full_sort=False))
+    print(count)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

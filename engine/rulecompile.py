@@ -1,0 +1,297 @@
+"""One validated rule file -> compiled rules, positions and the references to check later."""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from engine.clauses import clause, did_you_mean, stage_condition
+from engine.errors import Problem
+from engine.model import RuleFile
+from engine.ruleset import Action, Lifecycle, Limit, Pos, ScoringRule, Sequence, Step, Trigger
+from engine.timefmt import parse_duration
+from engine.yamlsrc import Source
+
+
+@dataclass
+class FileRules:
+    scoring: list[ScoringRule] = field(default_factory=list)
+    triggers: list[Trigger] = field(default_factory=list)
+    sequences: dict[str, Sequence] = field(default_factory=dict)
+    lifecycle: Lifecycle | None = None
+    lifecycle_pos: Pos = Pos("", 0, 0)
+    ids: list[tuple[str, Pos]] = field(default_factory=list)
+    references: list[tuple[str, str, Pos]] = field(default_factory=list)  # (kind, name, where)
+
+
+class _Compiler:
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.problems: list[Problem] = []
+        self.out = FileRules()
+
+    def pos(self, path: tuple[Any, ...], *, key: bool = False) -> Pos:
+        table = self.src.keys if key else self.src.values
+        line, col = table.get(path) or self.src.values.get(path) or (1, 1)
+        return Pos(self.src.path, line, col)
+
+    def duration(self, path: tuple[Any, ...], value: Any) -> int | None:
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.problems.append(self.src.at(path, str(exc)))
+            return None
+
+    def actions(
+        self, path: tuple[Any, ...], items: list[dict[str, Any]] | None
+    ) -> tuple[Action, ...]:
+        out = []
+        for i, item in enumerate(items or []):
+            here = (*path, i)
+            ((kind, value),) = item.items()
+            where = self.pos((*here, kind), key=True)
+            if kind in ("notify", "send"):
+                self.references(here + (kind,), value)
+                out.append(Action(kind, value["channel"], value["template"], pos=where))
+            else:
+                self.out.references.append(("sequence", value, self.pos((*here, kind))))
+                out.append(Action(kind, sequence=value, pos=where))
+        return tuple(out)
+
+    def references(self, path: tuple[Any, ...], message: dict[str, Any]) -> None:
+        self.out.references.append(("channel", message["channel"], self.pos((*path, "channel"))))
+        self.out.references.append(("template", message["template"], self.pos((*path, "template"))))
+
+    def scoring(self, data: dict[str, Any]) -> None:
+        default = self.duration(("scoring", "expires_after"), data.get("expires_after"))
+        for i, rule in enumerate(data.get("rules") or []):
+            path = ("scoring", "rules", i)
+            when = rule["when"]
+            for bad in ("times", "within"):
+                if bad in when:
+                    self.problems.append(
+                        self.src.at((*path, "when", bad), f"{bad} is only for triggers", key=True)
+                    )
+            match = clause(self.src, (*path, "when"), when, self.problems, needs_event=False)
+            expires = self.duration((*path, "expires_after"), rule.get("expires_after"))
+            if match.kind is None:
+                if "expires_after" in rule:
+                    self.problems.append(
+                        self.src.at(
+                            (*path, "expires_after"),
+                            "a fit rule (trait only) never expires",
+                            key=True,
+                        )
+                    )
+                if "limit" in rule:
+                    self.problems.append(
+                        self.src.at(
+                            (*path, "limit"), "a fit rule (trait only) has no limit", key=True
+                        )
+                    )
+                expires = None
+            elif expires is None:
+                expires = default
+            limit = None
+            if rule.get("limit") is not None:
+                lim = rule["limit"]
+                if lim["times"] < 1:
+                    self.problems.append(
+                        self.src.at((*path, "limit", "times"), "times must be at least 1")
+                    )
+                limit = Limit(lim["times"], self.duration((*path, "limit", "per"), lim.get("per")))
+            where = self.pos((*path, "id"))
+            self.out.ids.append((rule["id"], where))
+            self.out.scoring.append(
+                ScoringRule(
+                    rule["id"],
+                    match,
+                    rule["points"],
+                    limit,
+                    expires,
+                    rule.get("description"),
+                    where,
+                )
+            )
+
+    def triggers(self, items: list[dict[str, Any]]) -> None:
+        for i, trig in enumerate(items):
+            path = ("triggers", i)
+            when = trig["when"]
+            times, within = when.get("times"), when.get("within")
+            if (times is None) != (within is None):
+                missing = "within" if within is None else "times"
+                self.problems.append(
+                    self.src.at((*path, "when"), f"times and within go together: add {missing}")
+                )
+            if times is not None and times < 1:
+                self.problems.append(
+                    self.src.at((*path, "when", "times"), "times must be at least 1")
+                )
+            match = clause(self.src, (*path, "when"), when, self.problems, needs_event=True)
+            unless = trig.get("unless")
+            unless_match = None
+            if unless is not None:
+                unless_match = clause(
+                    self.src, (*path, "unless"), unless, self.problems, needs_event=True
+                )
+            where = self.pos((*path, "id"))
+            self.out.ids.append((trig["id"], where))
+            self.out.triggers.append(
+                Trigger(
+                    trig["id"],
+                    match,
+                    self.actions((*path, "then"), trig["then"]),
+                    times,
+                    self.duration((*path, "when", "within"), within),
+                    self.duration((*path, "cooldown"), trig.get("cooldown")),
+                    unless_match,
+                    self.duration((*path, "unless", "within"), unless.get("within"))
+                    if unless
+                    else None,
+                    trig.get("description"),
+                    where,
+                )
+            )
+
+    def lifecycle(self, data: dict[str, Any]) -> None:
+        sla = data.get("sla") or {}
+        reject = data.get("on_reject") or {}
+        self.out.lifecycle_pos = self.pos(("lifecycle",), key=True)
+        self.out.lifecycle = Lifecycle(
+            data.get("mql_threshold"),
+            self.actions(("lifecycle", "on_mql"), data.get("on_mql")),
+            self.duration(("lifecycle", "sla", "accept_within"), sla.get("accept_within")),
+            self.actions(("lifecycle", "sla", "on_breach"), sla.get("on_breach")),
+            bool(reject.get("reset_score", False)),
+            self.actions(("lifecycle", "on_reject", "then"), reject.get("then")),
+        )
+
+    def sequences(self, items: dict[str, Any]) -> None:
+        for name, seq in items.items():
+            path = ("sequences", name)
+            steps = []
+            for i, step in enumerate(seq["steps"]):
+                ((kind, value),) = step.items()
+                here = (*path, "steps", i, kind)
+                if kind == "wait":
+                    steps.append(
+                        Step(
+                            "wait",
+                            wait_us=self.duration(here, value) or 0,
+                            pos=self.pos(here, key=True),
+                        )
+                    )
+                else:
+                    self.references(here, value)
+                    steps.append(
+                        Step(
+                            kind, value["channel"], value["template"], pos=self.pos(here, key=True)
+                        )
+                    )
+            if not steps:
+                self.problems.append(
+                    self.src.at((*path, "steps"), "a sequence needs at least one step")
+                )
+            exit_events, exit_stages = [], []
+            for i, entry in enumerate(seq.get("exit_when") or []):
+                here = (*path, "exit_when", i)
+                if "stage" in entry:
+                    if len(entry) > 1:
+                        self.problems.append(self.src.at(here, "a stage entry holds only stage"))
+                    exit_stages.append(
+                        stage_condition(self.src, (*here, "stage"), entry["stage"], self.problems)
+                    )
+                elif not entry:
+                    self.problems.append(
+                        self.src.at(here, "an exit_when entry needs event, page, trait or stage")
+                    )
+                else:
+                    exit_events.append(
+                        clause(self.src, here, entry, self.problems, needs_event=False)
+                    )
+            self.out.sequences[name] = Sequence(
+                name,
+                tuple(steps),
+                tuple(exit_events),
+                tuple(exit_stages),
+                seq.get("description"),
+                self.pos(path, key=True),
+            )
+
+
+def compile_file(src: Source, model: RuleFile) -> tuple[FileRules, list[Problem]]:
+    """Compile one file that passed model validation."""
+    data = src.data
+    compiler = _Compiler(src)
+    if data.get("scoring"):
+        compiler.scoring(data["scoring"])
+    if data.get("triggers"):
+        compiler.triggers(data["triggers"])
+    if data.get("lifecycle") is not None:
+        compiler.lifecycle(data["lifecycle"] or {})
+    if data.get("sequences"):
+        compiler.sequences(data["sequences"])
+    return compiler.out, compiler.problems
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that holds the last element of `loc`, walking RuleFile's fields."""
+    current: Any = RuleFile
+    for part in loc[:-1]:
+        while True:
+            origin = typing.get_origin(current)
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            if origin in (list, dict) and isinstance(part, (int, str)) and args:
+                if origin is list and not isinstance(part, int):
+                    return None
+                current = args[-1]
+                break
+            if args and origin is not None and origin not in (list, dict):
+                current = args[0]  # X | None
+                continue
+            if isinstance(current, type) and issubclass(current, BaseModel):
+                if part not in current.model_fields:
+                    return None
+                current = current.model_fields[part].annotation
+                break
+            return None
+    while True:
+        origin = typing.get_origin(current)
+        args = [a for a in typing.get_args(current) if a is not type(None)]
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            return current
+        if origin is not None and args and origin not in (list, dict):
+            current = args[0]
+            continue
+        return None
+
+
+def validation_problems(src: Source, exc: ValidationError) -> list[Problem]:
+    """pydantic's errors -> positioned problems that read well."""
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        kind = error["type"]
+        name = loc[-1] if loc else ""
+        if kind == "extra_forbidden":
+            model = _model_at(loc)
+            known = list(model.model_fields) if model else []
+            problems.append(
+                src.at(loc, f"unknown key {name!r}{did_you_mean(name, known)}", key=True)
+            )
+        elif kind == "missing":
+            problems.append(src.at(loc[:-1], f"missing key {name!r}"))
+        elif kind == "value_error":
+            problems.append(src.at(loc, str(error["msg"]).removeprefix("Value error, ")))
+        else:
+            message = str(error["msg"])
+            message = message[0].lower() + message[1:] if message else message
+            label = f"{name}: " if isinstance(name, str) and name else ""
+            problems.append(src.at(loc, f"{label}{message}"))
+    return problems
