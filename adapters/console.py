@@ -14,6 +14,7 @@ class ConsoleSettings(AdapterSettings):
 
 class ConsoleAdapter(Adapter):
     settings_model = ConsoleSettings
+    settings: ConsoleSettings
 
     def send(self, message: Message) -> Receipt:
         stream = sys.stdout if self.settings.stream == "stdout" else sys.stderr

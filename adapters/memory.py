@@ -14,6 +14,7 @@ class MemorySettings(AdapterSettings):
 
 class MemoryAdapter(Adapter):
     settings_model = MemorySettings
+    settings: MemorySettings
     _sent: ClassVar[dict[str, list[Message]]] = {}
     _attempts: ClassVar[dict[str, int]] = {}
 

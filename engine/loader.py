@@ -21,7 +21,7 @@ from engine.config import load_channels
 from engine.errors import Problem, RuleError
 from engine.model import RuleFile
 from engine.rulecompile import FileRules, compile_file, validation_problems
-from engine.ruleset import Lifecycle, RuleSet
+from engine.ruleset import Lifecycle, RuleSet, ScoringRule, Sequence, Trigger
 from engine.templates import TemplateSet
 from engine.yamlsrc import load as load_yaml
 
@@ -116,7 +116,9 @@ def _merge(
 ) -> tuple[dict[str, Any], list[Problem], list[tuple[str, Problem]]]:
     problems: list[Problem] = []
     ids: dict[str, str] = {}
-    scoring, triggers, sequences = [], [], {}
+    scoring: list[ScoringRule] = []
+    triggers: list[Trigger] = []
+    sequences: dict[str, Sequence] = {}
     lifecycle: Lifecycle | None = None
     lifecycle_at = ""
     for rules in files:

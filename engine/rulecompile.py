@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
 from engine.clauses import clause, did_you_mean, stage_condition
 from engine.errors import Problem
 from engine.model import RuleFile
-from engine.ruleset import Action, Lifecycle, Limit, Pos, ScoringRule, Sequence, Step, Trigger
+from engine.ruleset import (
+    NOWHERE,
+    Action,
+    ActionKind,
+    FieldCond,
+    Lifecycle,
+    Limit,
+    Match,
+    Pos,
+    ScoringRule,
+    Sequence,
+    Step,
+    Trigger,
+)
 from engine.timefmt import parse_duration
 from engine.yamlsrc import Source
 
@@ -22,7 +35,7 @@ class FileRules:
     triggers: list[Trigger] = field(default_factory=list)
     sequences: dict[str, Sequence] = field(default_factory=dict)
     lifecycle: Lifecycle | None = None
-    lifecycle_pos: Pos = Pos("", 0, 0)
+    lifecycle_pos: Pos = NOWHERE
     ids: list[tuple[str, Pos]] = field(default_factory=list)
     references: list[tuple[str, str, Pos]] = field(default_factory=list)  # (kind, name, where)
 
@@ -56,11 +69,13 @@ class _Compiler:
             ((kind, value),) = item.items()
             where = self.pos((*here, kind), key=True)
             if kind in ("notify", "send"):
-                self.references(here + (kind,), value)
-                out.append(Action(kind, value["channel"], value["template"], pos=where))
+                self.references((*here, kind), value)
+                out.append(
+                    Action(cast(ActionKind, kind), value["channel"], value["template"], pos=where)
+                )
             else:
                 self.out.references.append(("sequence", value, self.pos((*here, kind))))
-                out.append(Action(kind, sequence=value, pos=where))
+                out.append(Action(cast(ActionKind, kind), sequence=value, pos=where))
         return tuple(out)
 
     def references(self, path: tuple[Any, ...], message: dict[str, Any]) -> None:
@@ -178,7 +193,7 @@ class _Compiler:
             steps = []
             for i, step in enumerate(seq["steps"]):
                 ((kind, value),) = step.items()
-                here = (*path, "steps", i, kind)
+                here: tuple[Any, ...] = (*path, "steps", i, kind)
                 if kind == "wait":
                     steps.append(
                         Step(
@@ -198,7 +213,8 @@ class _Compiler:
                 self.problems.append(
                     self.src.at((*path, "steps"), "a sequence needs at least one step")
                 )
-            exit_events, exit_stages = [], []
+            exit_events: list[Match] = []
+            exit_stages: list[FieldCond] = []
             for i, entry in enumerate(seq.get("exit_when") or []):
                 here = (*path, "exit_when", i)
                 if "stage" in entry:
@@ -283,7 +299,7 @@ def validation_problems(src: Source, exc: ValidationError) -> list[Problem]:
             model = _model_at(loc)
             known = list(model.model_fields) if model else []
             problems.append(
-                src.at(loc, f"unknown key {name!r}{did_you_mean(name, known)}", key=True)
+                src.at(loc, f"unknown key {name!r}{did_you_mean(str(name), known)}", key=True)
             )
         elif kind == "missing":
             problems.append(src.at(loc[:-1], f"missing key {name!r}"))

@@ -62,7 +62,7 @@ class TemplateSet:
     def problems(self) -> list[Problem]:
         out = []
         known = TEMPLATE_VARIABLES | set(self.env.globals)
-        for name, path in self._files.items():
+        for path in self._files.values():
             shown = os.path.relpath(path)
             try:
                 source = path.read_text(encoding="utf-8")

@@ -55,7 +55,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 _SCALARS = _Loader("")
 
 
-def _scalar(node: yaml.ScalarNode) -> Any:
+def _scalar(node: yaml.Node) -> Any:
     return _SCALARS.construct_object(node, deep=True)
 
 
