@@ -139,23 +139,26 @@ def clause(
 def stage_condition(
     src: Source, path: tuple[Any, ...], value: Any, problems: list[Problem]
 ) -> FieldCond:
+    """`{stage: COND}` in `exit_when`; every stage named must exist."""
     ops = _ops(src, path, value, problems)
 
-    def stages_in(op: Op) -> list[Any]:
-        if op.name == "not":
-            return [s for inner in op.arg for s in stages_in(inner)]
-        if op.name == "equals":
-            return [op.arg]
-        if op.name == "in":
-            return list(op.arg)
-        return []
+    def named(node: Any, where: tuple[Any, ...]) -> list[tuple[Any, tuple[Any, ...]]]:
+        if not isinstance(node, dict):
+            return [(node, where)]
+        found = []
+        for name, arg in node.items():
+            if name in ("equals", "not"):
+                found += named(arg, (*where, name))
+            elif name == "in" and isinstance(arg, list):
+                found += [(item, (*where, name, i)) for i, item in enumerate(arg)]
+        return found
 
-    for op in ops:
-        for stage in stages_in(op):
+    if ops:
+        for stage, where in named(value, path):
             if stage not in STAGES:
                 problems.append(
                     src.at(
-                        path,
+                        where,
                         f"unknown stage {stage!r}{did_you_mean(stage, STAGES)}; "
                         f"stages are {', '.join(STAGES)}",
                     )

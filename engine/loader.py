@@ -14,13 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ValidationError
-
 from engine.clauses import did_you_mean
 from engine.config import load_channels
 from engine.errors import Problem, RuleError
-from engine.model import RuleFile
-from engine.rulecompile import FileRules, compile_file, validation_problems
+from engine.rulecompile import FileRules, compile_file
 from engine.ruleset import Lifecycle, RuleSet, ScoringRule, Sequence, Trigger
 from engine.templates import TemplateSet
 from engine.yamlsrc import load as load_yaml
@@ -71,12 +68,7 @@ def load_rules(
                 src.at((), "a rule file is a mapping of scoring, lifecycle, triggers, sequences")
             )
             continue
-        try:
-            model = RuleFile.model_validate(data)
-        except ValidationError as exc:
-            problems += validation_problems(src, exc)
-            continue
-        rules, found = compile_file(src, model)
+        rules, found = compile_file(src)
         problems += found
         compiled.append(rules)
 

@@ -6,11 +6,16 @@ the loader compiles a file (engine.loader), where each problem gets its position
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Conditions = dict[str, Any]
+# Durations are checked (with the contract's message) when a file is compiled.
+Duration = Annotated[
+    str | int | float,
+    Field(json_schema_extra={"type": "string", "pattern": "^[0-9]+[smhdw]$"}),
+]
 
 
 class Strict(BaseModel):
@@ -59,16 +64,18 @@ class When(Clause):
     times: int | None = Field(
         None, description="Fire when this many matching events lie within `within`"
     )
-    within: str | None = Field(None, description="The window for `times`, e.g. 7d")
+    within: Duration | None = Field(None, description="The window for `times`, e.g. 7d")
 
 
 class Unless(Clause):
-    within: str = Field(description="How long to wait for an event matching `unless`, e.g. 30d")
+    within: Duration = Field(
+        description="How long to wait for an event matching `unless`, e.g. 30d"
+    )
 
 
 class Limit(Strict):
     times: int = Field(description="At most this many awards")
-    per: str | None = Field(
+    per: Duration | None = Field(
         None, description="In any rolling window this long; without it, a lifetime limit"
     )
 
@@ -79,20 +86,20 @@ class ScoringRuleModel(Strict):
     when: Clause
     points: int
     limit: Limit | None = None
-    expires_after: str | None = Field(
+    expires_after: Duration | None = Field(
         None, description="These points stop counting this long after the event"
     )
 
 
 class ScoringModel(Strict):
-    expires_after: str | None = Field(
+    expires_after: Duration | None = Field(
         None, description="Default expiry of this file's behaviour rules"
     )
     rules: list[ScoringRuleModel] = Field(default_factory=list)
 
 
 class Sla(Strict):
-    accept_within: str
+    accept_within: Duration
     on_breach: list[ActionModel] = Field(default_factory=list)
 
 
@@ -113,7 +120,7 @@ class TriggerModel(Strict):
     description: str | None = None
     when: When
     unless: Unless | None = None
-    cooldown: str | None = None
+    cooldown: Duration | None = None
     then: list[ActionModel]
 
 
@@ -128,7 +135,7 @@ class StepModel(Strict):
 
     send: Message | None = None
     notify: Message | None = None
-    wait: str | None = Field(None, description="Pause this long, e.g. 2d")
+    wait: Duration | None = Field(None, description="Pause this long, e.g. 2d")
 
     @model_validator(mode="after")
     def _one(self) -> StepModel:

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ValidationError
 
 from engine.clauses import clause, did_you_mean, stage_condition
 from engine.errors import Problem
-from engine.model import RuleFile
+from engine.model import (
+    LifecycleModel,
+    RuleFile,
+    ScoringModel,
+    ScoringRuleModel,
+    SequenceModel,
+    TriggerModel,
+)
 from engine.ruleset import (
     NOWHERE,
     Action,
@@ -82,9 +89,9 @@ class _Compiler:
         self.out.references.append(("channel", message["channel"], self.pos((*path, "channel"))))
         self.out.references.append(("template", message["template"], self.pos((*path, "template"))))
 
-    def scoring(self, data: dict[str, Any]) -> None:
-        default = self.duration(("scoring", "expires_after"), data.get("expires_after"))
-        for i, rule in enumerate(data.get("rules") or []):
+    def scoring(self, default_expiry: Any, rules: list[tuple[int, dict[str, Any]]]) -> None:
+        default = self.duration(("scoring", "expires_after"), default_expiry)
+        for i, rule in rules:
             path = ("scoring", "rules", i)
             when = rule["when"]
             for bad in ("times", "within"):
@@ -134,8 +141,8 @@ class _Compiler:
                 )
             )
 
-    def triggers(self, items: list[dict[str, Any]]) -> None:
-        for i, trig in enumerate(items):
+    def triggers(self, items: list[tuple[int, dict[str, Any]]]) -> None:
+        for i, trig in items:
             path = ("triggers", i)
             when = trig["when"]
             times, within = when.get("times"), when.get("within")
@@ -241,24 +248,87 @@ class _Compiler:
             )
 
 
-def compile_file(src: Source, model: RuleFile) -> tuple[FileRules, list[Problem]]:
-    """Compile one file that passed model validation."""
+_TOP_LEVEL = ("scoring", "lifecycle", "triggers", "sequences")
+
+
+def _valid(
+    src: Source, model: type[BaseModel], data: Any, path: tuple[Any, ...], problems: list[Problem]
+) -> bool:
+    """Validate one item on its own, so one bad item hides no problem in the others."""
+    try:
+        model.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(validation_problems(src, exc, model=model, prefix=path))
+        return False
+    return True
+
+
+def compile_file(src: Source) -> tuple[FileRules, list[Problem]]:
+    """Validate and compile one rule file, item by item."""
     data = src.data
     compiler = _Compiler(src)
-    if data.get("scoring"):
-        compiler.scoring(data["scoring"])
-    if data.get("triggers"):
-        compiler.triggers(data["triggers"])
-    if data.get("lifecycle") is not None:
+    problems = compiler.problems
+    for key in data:
+        if key not in _TOP_LEVEL:
+            problems.append(
+                src.at((key,), f"unknown key {key!r}{did_you_mean(str(key), _TOP_LEVEL)}", key=True)
+            )
+
+    scoring = data.get("scoring")
+    if scoring is not None:
+        head = (
+            {k: v for k, v in scoring.items() if k != "rules"}
+            if isinstance(scoring, dict)
+            else scoring
+        )
+        if _valid(src, ScoringModel, head, ("scoring",), problems):
+            rules = scoring.get("rules") or []
+            if not isinstance(rules, list):
+                problems.append(src.at(("scoring", "rules"), "rules: a list of scoring rules"))
+            else:
+                good = [
+                    (i, r)
+                    for i, r in enumerate(rules)
+                    if _valid(src, ScoringRuleModel, r, ("scoring", "rules", i), problems)
+                ]
+                compiler.scoring(scoring.get("expires_after"), good)
+
+    triggers = data.get("triggers")
+    if triggers is not None:
+        if not isinstance(triggers, list):
+            problems.append(src.at(("triggers",), "triggers: a list of triggers"))
+        else:
+            compiler.triggers(
+                [
+                    (i, t)
+                    for i, t in enumerate(triggers)
+                    if _valid(src, TriggerModel, t, ("triggers", i), problems)
+                ]
+            )
+
+    if "lifecycle" in data and _valid(
+        src, LifecycleModel, data["lifecycle"] or {}, ("lifecycle",), problems
+    ):
         compiler.lifecycle(data["lifecycle"] or {})
-    if data.get("sequences"):
-        compiler.sequences(data["sequences"])
-    return compiler.out, compiler.problems
+
+    sequences = data.get("sequences")
+    if sequences is not None:
+        if not isinstance(sequences, dict):
+            problems.append(src.at(("sequences",), "sequences: a mapping of name to sequence"))
+        else:
+            compiler.sequences(
+                {
+                    n: q
+                    for n, q in sequences.items()
+                    if _valid(src, SequenceModel, q, ("sequences", n), problems)
+                }
+            )
+    return compiler.out, problems
 
 
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model class that holds the last element of `loc`, walking RuleFile's fields."""
-    current: Any = RuleFile
+def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model class that holds the last element of `loc`, walking from `root`."""
+    current: Any = root
     for part in loc[:-1]:
         while True:
             origin = typing.get_origin(current)
@@ -288,21 +358,33 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         return None
 
 
-def validation_problems(src: Source, exc: ValidationError) -> list[Problem]:
+def validation_problems(
+    src: Source,
+    exc: ValidationError,
+    *,
+    model: type[BaseModel] = RuleFile,
+    prefix: tuple[Any, ...] = (),
+) -> list[Problem]:
     """pydantic's errors -> positioned problems that read well."""
     problems = []
     for error in exc.errors():
-        loc = tuple(error["loc"])
+        inner = tuple(error["loc"])
+        loc = (*prefix, *inner)
         kind = error["type"]
         name = loc[-1] if loc else ""
         if kind == "extra_forbidden":
-            model = _model_at(loc)
-            known = list(model.model_fields) if model else []
+            if name in ("times", "within") and prefix[:1] == ("scoring",):
+                problems.append(src.at(loc, f"{name} is only for triggers", key=True))
+                continue
+            holder = _model_at(model, inner)
+            known = list(holder.model_fields) if holder else []
             problems.append(
                 src.at(loc, f"unknown key {name!r}{did_you_mean(str(name), known)}", key=True)
             )
         elif kind == "missing":
             problems.append(src.at(loc[:-1], f"missing key {name!r}"))
+        elif kind in ("model_type", "model_attributes_type", "dict_type") and not inner:
+            problems.append(src.at(loc, f"{prefix[-1] if prefix else 'file'}: expected a mapping"))
         elif kind == "value_error":
             problems.append(src.at(loc, str(error["msg"]).removeprefix("Value error, ")))
         else:
