@@ -183,3 +183,19 @@ def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert b"nope.jsonl: no such file" in done.stderr
     assert b"Traceback" not in done.stderr
+
+
+def test_explain_shows_the_score_breakdown_history_enrolments_and_timers(tmp_path: Path) -> None:
+    events = setup(tmp_path)
+    write_events(tmp_path / "events.jsonl", events)
+    done = leadrules("explain", "u1", "events.jsonl", "--at", at(0, 2), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["score"] == 10
+    assert [(c["rule"], c["points"], c["event"]["path"]) for c in report["contributions"]] == [("visit", 10, "/")]
+    assert [e["sequence"] for e in report["enrolments"]] == ["follow-up"]
+    assert report["timers"] == [{"due": at(1, 1), "kind": "step", "name": "follow-up"}]
+    text = leadrules("explain", "u1", "events.jsonl", cwd=tmp_path).stdout.decode()
+    assert "score 20" in text and "visit" in text
+    missing = leadrules("explain", "nobody", "events.jsonl", cwd=tmp_path)
+    assert missing.returncode == 1 and b"no events for prospect 'nobody'" in missing.stderr
