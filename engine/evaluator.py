@@ -84,7 +84,7 @@ class Evaluator:
             for index, trigger in compiled.trigger_when:
                 if index in matched:
                     triggers.consider(turn, trigger)
-        if not self.options.keep_history:
+        if len(state.ledger) > 64 and not self.options.keep_history:
             scoring.compact(state)
         return turn.decisions
 

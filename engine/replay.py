@@ -18,7 +18,6 @@ from typing import IO
 
 import orjson
 
-from engine.clock import SimulatedClock
 from engine.errors import LeadrulesError
 from engine.evaluator import Evaluator
 from engine.memory_world import MemoryWorld
@@ -134,7 +133,6 @@ def _run(
 ) -> ReplayResult:
     world = MemoryWorld()
     evaluator = Evaluator(compiled, world, options)
-    clock = SimulatedClock()
     stats = ReplayStats()
     started = time.perf_counter()
     dumps = orjson.dumps
@@ -159,7 +157,6 @@ def _run(
             due < limit or (inclusive and due <= limit)
         ):
             timer = world.pop_timer()
-            clock.advance_to(timer.due)
             stats.timers += 1
             emit(evaluator.on_timer(timer))
 
@@ -173,7 +170,6 @@ def _run(
         # Events at the same instant as a timer are processed before the timer fires.
         if timers and timers[0][0] < ts:
             fire_until(ts, inclusive=False)
-        clock.advance_to(ts)
         decisions = on_event(event)
         if decisions is None:
             stats.duplicates += 1

@@ -104,19 +104,28 @@ def parse_lines(
 
 
 def _reordered(items: Iterator[Item], window: int) -> Iterator[Item]:
-    """Sort a nearly sorted stream with a bounded buffer, or raise OutOfOrder."""
+    """Sort a nearly sorted stream with a bounded buffer, or raise OutOfOrder.
+
+    Items compare as tuples; (timestamp, file, line) is unique, so the event itself is
+    never compared."""
     heap: list[Item] = []
-    last: tuple[int, int, int] | None = None
+    push, pushpop = heapq.heappush, heapq.heappushpop
+    last: Item | None = None
     for item in items:
-        if last is not None and item[:3] < last:
-            raise OutOfOrder(f"line {item[2]} is more than {window} messages out of order")
-        heapq.heappush(heap, item)
-        if len(heap) > window:
-            out = heapq.heappop(heap)
-            last = out[:3]
-            yield out
-    while heap:
-        yield heapq.heappop(heap)
+        if len(heap) < window:
+            push(heap, item)
+            continue
+        out = pushpop(heap, item)
+        if last is not None and out < last:
+            raise OutOfOrder(f"line {out[2]} is more than {window} messages out of order")
+        last = out
+        yield out
+    heap.sort()
+    for out in heap:
+        if last is not None and out < last:
+            raise OutOfOrder(f"line {out[2]} is more than {window} messages out of order")
+        last = out
+        yield out
 
 
 def ordered(
@@ -131,10 +140,10 @@ def ordered(
     streams = [parse_lines(s, i, on_reject, on_bytes) for i, s in enumerate(sources)]
     if full_sort:
         everything = [item for stream in streams for item in stream]
-        everything.sort(key=lambda item: item[:3])
+        everything.sort()
         yield from everything
         return
     if len(streams) == 1:
         yield from _reordered(streams[0], window)
         return
-    yield from heapq.merge(*(_reordered(s, window) for s in streams), key=lambda item: item[:3])
+    yield from heapq.merge(*(_reordered(s, window) for s in streams))

@@ -101,6 +101,8 @@ class Options:
 class Turn:
     """The evaluation of one event or timer for one prospect."""
 
+    __slots__ = ("at", "compiled", "decisions", "options", "origin", "rules", "state", "world")
+
     def __init__(
         self,
         compiled: Compiled,
