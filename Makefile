@@ -14,15 +14,21 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# The main job on embedded defaults: the example rules, the console channel, SQLite under var/.
+# The main job on embedded defaults: the daemon with the example rules, the console channel
+# and SQLite under var/. Set LEADRULES_WRITE_KEY to choose the ingest write key.
+LEADRULES_WRITE_KEY ?= local-dev-key
+export LEADRULES_WRITE_KEY
 run: $(STAMP)
 	@mkdir -p var
 	$(BIN)/leadrules check
+	@echo "write key: $(LEADRULES_WRITE_KEY)"
+	$(BIN)/leadrules run
+
+# A dry run of the example playbook over the example events; nothing is sent.
+replay-example: $(STAMP)
+	@mkdir -p var
 	$(BIN)/leadrules replay examples/events.jsonl --until 2026-06-01T00:00:00Z --out var/example-decisions.jsonl
 	@echo "decisions written to var/example-decisions.jsonl"
-
-replay-example: $(STAMP)
-	$(BIN)/leadrules replay examples/events.jsonl --until 2026-06-01T00:00:00Z
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile

@@ -70,6 +70,27 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--json", action="store_true", help="print JSON")
 
     sub.add_parser("schema", help="print the JSON Schema of rule files (for editors)")
+
+    run = sub.add_parser("run", help="the daemon: ingest API, timers, delivery")
+    _rule_args(run)
+    run.add_argument("--host", help="listen address (default from config, 127.0.0.1)")
+    run.add_argument("--port", type=int, help="listen port (default from config, 8080)")
+    run.add_argument("--database-url", help="sqlite:///var/leadrules.db or postgresql://...")
+
+    export = sub.add_parser("export", help="the daemon's event log as Segment JSON Lines")
+    _rule_args(export)
+    export.add_argument("--database-url")
+    export.add_argument("--out", default="-", metavar="FILE")
+
+    outbox = sub.add_parser("outbox", help="list, retry or drop undelivered messages")
+    _rule_args(outbox)
+    outbox.add_argument("--database-url")
+    outbox.add_argument("action", nargs="?", choices=("list", "retry", "drop"), default="list")
+    outbox.add_argument(
+        "--status", default=None, help="list only this status (pending, sent, dead, ...)"
+    )
+    outbox.add_argument("--key", default=None, help="retry or drop only this decision")
+    outbox.add_argument("--limit", type=int, default=50)
     return parser
 
 
@@ -81,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             "replay": cmd_replay,
             "explain": cmd_explain,
             "schema": cmd_schema,
+            "run": cmd_run,
+            "export": cmd_export,
+            "outbox": cmd_outbox,
         }
         return handler[args.command](args)
     except RuleError as exc:
@@ -212,6 +236,80 @@ def cmd_explain(args: argparse.Namespace) -> int:
     else:
         print(render_text(report))
     return EXIT_REJECTED if result.stats.lines_rejected else EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine.daemon import Daemon, Options, configure_logging
+
+    configure_logging()
+    daemon = Daemon(
+        Options(Path(args.rules), Path(args.config), args.host, args.port, args.database_url)
+    )
+    ingest = daemon.settings.ingest
+    print(
+        f"leadrules {daemon.rules_version}: listening on http://{ingest.host}:{ingest.port}",
+        file=sys.stderr,
+    )
+    if not daemon.write_keys():
+        print(
+            "no write key set (LEADRULES_WRITE_KEY): every ingest request will be refused",
+            file=sys.stderr,
+        )
+    print(
+        f"try: curl -u \"$LEADRULES_WRITE_KEY:\" -H 'Content-Type: application/json' "
+        f"http://{ingest.host}:{ingest.port}/v1/track "
+        '-d \'{"userId": "u-1", "event": "Demo Requested"}\'',
+        file=sys.stderr,
+    )
+    daemon.serve()
+    return EXIT_OK
+
+
+def _store(args: argparse.Namespace) -> Any:
+    from engine.config import load_settings
+    from engine.store import Store
+
+    url = args.database_url or load_settings(Path(args.config)).database_url
+    store = Store(url)
+    store.migrate()
+    return store
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.clock import WallClock
+    from engine.service import Service
+
+    rules = _load(args)
+    service = Service(_store(args), rules, WallClock())
+    out: IO[bytes] = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    try:
+        count = service.export(out)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    print(f"{count} events exported", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from engine.clock import WallClock
+    from engine.dispatch import drop_dead, outbox, retry_dead
+    from engine.timefmt import format_iso
+
+    store = _store(args)
+    if args.action == "retry":
+        print(f"{retry_dead(store, WallClock().now_us(), args.key)} dead letters queued again")
+        return EXIT_OK
+    if args.action == "drop":
+        print(f"{drop_dead(store, args.key)} dead letters dropped")
+        return EXIT_OK
+    for row in outbox(store, args.status, args.limit):
+        error = f"  {row.last_error}" if row.last_error else ""
+        print(
+            f"{format_iso(row.created_at)}  {row.status:<8} {row.attempts:>2}  {row.channel or '-':<14} "
+            f"{row.action:<14} {row.prospect}  {row.key}{error}"
+        )
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Message templates: Jinja2 in a sandbox, `rules/templates/NAME.md` or `NAME.txt`.
 
 A template whose first line starts with `Subject:` carries its own e-mail subject; the rest
-is the body. `problems()` reports templates that do not compile and references to variables
+is the body. A missing trait renders as empty and is false (`traits.name or prospect`), so
+templates work for prospects who told us little; unknown variables are caught by `check`. `problems()` reports templates that do not compile and references to variables
 the engine does not provide, with the template's position.
 """
 
@@ -11,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateSyntaxError, meta
+from jinja2 import ChainableUndefined, FileSystemLoader, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.errors import Problem
@@ -42,7 +43,7 @@ class TemplateSet:
         self.directory = Path(directory)
         self.env = SandboxedEnvironment(
             loader=FileSystemLoader(str(self.directory)),
-            undefined=StrictUndefined,
+            undefined=ChainableUndefined,
             keep_trailing_newline=True,
             autoescape=False,
         )
