@@ -81,7 +81,9 @@ class Dispatcher:
             raise DeliveryError(f"unknown template {template!r}", retryable=False)
         if subject is None:
             subject = f"{record['action']}: {record['prospect']} ({record['rule']})"
-        audience: Literal["sales", "prospect"] = "prospect" if record["action"] == "send" else "sales"
+        audience: Literal["sales", "prospect"] = (
+            "prospect" if record["action"] == "send" else "sales"
+        )
         email = (context.get("traits") or {}).get("email")
         return Message(
             key=row.key,

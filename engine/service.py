@@ -104,8 +104,9 @@ class Service:
                         insert(EventRow)
                         .values(**row)
                         .on_conflict_do_nothing(index_elements=["message_id"])
+                        .returning(col(EventRow.seq))
                     )
-                    if session.execute(stmt).rowcount == 1:  # type: ignore[attr-defined]
+                    if session.execute(stmt).first() is not None:
                         result.accepted += 1
                     else:
                         result.duplicates += 1

@@ -36,8 +36,12 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     base = postgres_url()
     if base is None:
         if os.environ.get("CI"):
-            pytest.fail("LEADRULES_TEST_POSTGRES_URL is not set in CI: .ci/run must start PostgreSQL")
-        pytest.skip("PostgreSQL tests need LEADRULES_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)")
+            pytest.fail(
+                "LEADRULES_TEST_POSTGRES_URL is not set in CI: .ci/run must start PostgreSQL"
+            )
+        pytest.skip(
+            "PostgreSQL tests need LEADRULES_TEST_POSTGRES_URL (bash .ci/postgres.sh prints one)"
+        )
     import psycopg
 
     name = f"lr_{uuid.uuid4().hex[:12]}"

@@ -39,10 +39,12 @@ def http_receiver() -> Iterator[HttpReceiver]:
     receiver: HttpReceiver
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", 0))
             body = self.rfile.read(length)
-            receiver.requests.append(Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+            receiver.requests.append(
+                Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
             status = receiver.next_status()
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
@@ -73,8 +75,10 @@ class _Collect:
     def __init__(self) -> None:
         self.messages: list[tuple[str, list[str], EmailMessage]] = []
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), message_from_bytes(envelope.content))
+        )
         return "250 OK"
 
 

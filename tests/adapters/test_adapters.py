@@ -20,20 +20,50 @@ pytestmark = pytest.mark.integration
 
 CONTEXT = {
     "prospect": "u-ann",
-    "traits": {"name": "Ann Lee", "email": "ann@acme.example", "title": "VP Marketing", "company": {"name": "Acme"}},
-    "reasons": [{"rule": "demo-requested", "points": 40, "at": "2026-03-04T10:00:00Z", "event": {"event": "Demo Requested"}},
-                {"rule": "senior-title", "points": 20, "at": "2026-03-03T14:05:00Z", "event": {}}],
-    "recent": [{"at": "2026-03-04T10:00:00Z", "type": "track", "event": "Demo Requested"},
-               {"at": "2026-03-04T09:58:00Z", "type": "page", "path": "/pricing"}],
+    "traits": {
+        "name": "Ann Lee",
+        "email": "ann@acme.example",
+        "title": "VP Marketing",
+        "company": {"name": "Acme"},
+    },
+    "reasons": [
+        {
+            "rule": "demo-requested",
+            "points": 40,
+            "at": "2026-03-04T10:00:00Z",
+            "event": {"event": "Demo Requested"},
+        },
+        {"rule": "senior-title", "points": 20, "at": "2026-03-03T14:05:00Z", "event": {}},
+    ],
+    "recent": [
+        {"at": "2026-03-04T10:00:00Z", "type": "track", "event": "Demo Requested"},
+        {"at": "2026-03-04T09:58:00Z", "type": "page", "path": "/pricing"},
+    ],
     "sla_deadline": "2026-03-04T14:00:00Z",
 }
 
 
 def message(audience: str = "sales", to: str | None = None, key: str = "m1/0") -> Message:
-    record = {"at": "2026-03-04T10:00:00Z", "prospect": "u-ann", "action": "notify" if audience == "sales" else "send",
-              "rule": "demo-request", "channel": "x", "template": "t", "score": 85, "stage": "mql"}
-    return Message(key=key, channel="x", audience=audience, record=record, subject="Demo requested: Ann Lee",  # type: ignore[arg-type]
-                   text="Ann asked for a demo.\n\nReply within the hour.", to=to, context=CONTEXT)
+    record = {
+        "at": "2026-03-04T10:00:00Z",
+        "prospect": "u-ann",
+        "action": "notify" if audience == "sales" else "send",
+        "rule": "demo-request",
+        "channel": "x",
+        "template": "t",
+        "score": 85,
+        "stage": "mql",
+    }
+    return Message(
+        key=key,
+        channel="x",
+        audience=audience,
+        record=record,
+        subject="Demo requested: Ann Lee",  # type: ignore[arg-type]
+        text="Ann asked for a demo.\n\nReply within the hour.",
+        to=to,
+        context=CONTEXT,
+    )
 
 
 def test_slack_posts_block_kit_with_who_score_reasons_activity_and_sla(http: HttpReceiver) -> None:
@@ -42,14 +72,22 @@ def test_slack_posts_block_kit_with_who_score_reasons_activity_and_sla(http: Htt
     payload = json.loads(request.body)
     text = json.dumps(payload)
     assert payload["blocks"][0]["text"]["text"] == "Ann Lee · VP Marketing · Acme — score 85, mql"
-    for expected in ("+40  demo-requested", "+20  senior-title", "Demo Requested", "/pricing",
-                     "2026-03-04T14:00:00Z", "Ann asked for a demo."):
+    for expected in (
+        "+40  demo-requested",
+        "+20  senior-title",
+        "Demo Requested",
+        "/pricing",
+        "2026-03-04T14:00:00Z",
+        "Ann asked for a demo.",
+    ):
         assert expected in text
     assert payload["text"].startswith("Demo requested: Ann Lee")
     assert request.headers["idempotency-key"] == "m1/0"
 
 
-def test_webhook_signs_the_exact_body_and_keeps_the_key_on_every_attempt(http: HttpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_webhook_signs_the_exact_body_and_keeps_the_key_on_every_attempt(
+    http: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CRM_SECRET", "s3cret")
     http.statuses = [503]
     adapter = WebhookAdapter("crm", {"url": http.url, "secret": "${CRM_SECRET}"})
@@ -64,8 +102,12 @@ def test_webhook_signs_the_exact_body_and_keeps_the_key_on_every_attempt(http: H
     assert json.loads(request.body)["record"]["rule"] == "demo-request"
 
 
-@pytest.mark.parametrize(("status", "retryable"), [(429, True), (500, True), (502, True), (400, False), (404, False)])
-def test_http_status_maps_to_retryable_or_final(http: HttpReceiver, status: int, retryable: bool) -> None:
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(429, True), (500, True), (502, True), (400, False), (404, False)]
+)
+def test_http_status_maps_to_retryable_or_final(
+    http: HttpReceiver, status: int, retryable: bool
+) -> None:
     http.default_status = status
     with pytest.raises(DeliveryError) as caught:
         WebhookAdapter("crm", {"url": http.url}).send(message())
@@ -74,11 +116,15 @@ def test_http_status_maps_to_retryable_or_final(http: HttpReceiver, status: int,
 
 def test_a_receiver_that_is_down_is_retryable() -> None:
     with pytest.raises(DeliveryError) as caught:
-        SlackAdapter("sales", {"webhook_url": f"http://127.0.0.1:{free_port()}/x", "timeout": 2}).send(message())
+        SlackAdapter(
+            "sales", {"webhook_url": f"http://127.0.0.1:{free_port()}/x", "timeout": 2}
+        ).send(message())
     assert caught.value.retryable
 
 
-def test_a_missing_secret_is_a_final_error_naming_the_variable(http: HttpReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_secret_is_a_final_error_naming_the_variable(
+    http: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("NOPE_SECRET", raising=False)
     with pytest.raises(DeliveryError) as caught:
         WebhookAdapter("crm", {"url": http.url, "secret": "${NOPE_SECRET}"}).send(message())
@@ -87,8 +133,15 @@ def test_a_missing_secret_is_a_final_error_naming_the_variable(http: HttpReceive
 
 
 def test_smtp_sends_multipart_text_and_html_with_list_unsubscribe(smtp: SmtpReceiver) -> None:
-    adapter = SmtpAdapter("email", {"host": smtp.host, "port": smtp.port, "sender": "marketing@example.com",
-                                    "list_unsubscribe": "<mailto:unsubscribe@example.com>"})
+    adapter = SmtpAdapter(
+        "email",
+        {
+            "host": smtp.host,
+            "port": smtp.port,
+            "sender": "marketing@example.com",
+            "list_unsubscribe": "<mailto:unsubscribe@example.com>",
+        },
+    )
     adapter.send(message("prospect", to="ann@acme.example"))
     ((sender, recipients, email),) = smtp.messages
     assert (sender, recipients) == ("marketing@example.com", ["ann@acme.example"])
@@ -102,14 +155,18 @@ def test_smtp_sends_multipart_text_and_html_with_list_unsubscribe(smtp: SmtpRece
 
 
 def test_smtp_message_id_is_the_same_for_the_same_key(smtp: SmtpReceiver) -> None:
-    adapter = SmtpAdapter("email", {"host": smtp.host, "port": smtp.port, "sender": "m@example.com"})
+    adapter = SmtpAdapter(
+        "email", {"host": smtp.host, "port": smtp.port, "sender": "m@example.com"}
+    )
     adapter.send(message("prospect", to="a@b.example"))
     adapter.send(message("prospect", to="a@b.example"))
     assert smtp.messages[0][2]["Message-ID"] == smtp.messages[1][2]["Message-ID"]
 
 
 def test_smtp_without_an_email_trait_is_final_and_a_down_server_is_retryable() -> None:
-    adapter = SmtpAdapter("email", {"host": "127.0.0.1", "port": free_port(), "sender": "m@example.com", "timeout": 2})
+    adapter = SmtpAdapter(
+        "email", {"host": "127.0.0.1", "port": free_port(), "sender": "m@example.com", "timeout": 2}
+    )
     with pytest.raises(DeliveryError) as no_address:
         adapter.send(message("prospect", to=None))
     assert not no_address.value.retryable

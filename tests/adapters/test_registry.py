@@ -11,7 +11,7 @@ import pytest
 from adapters import registry
 from adapters.base import Message
 
-PLUGIN = '''
+PLUGIN = """
 from adapters.base import Adapter, AdapterSettings, Receipt
 
 class PigeonSettings(AdapterSettings):
@@ -24,7 +24,7 @@ class PigeonAdapter(Adapter):
     def send(self, message):
         PigeonAdapter.sent.append((self.settings.loft, message.key))
         return Receipt("pigeon", message.key)
-'''
+"""
 
 
 @pytest.fixture
@@ -33,7 +33,9 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     dist = tmp_path / "pigeon_channel-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pigeon-channel\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[leadrules.adapters]\npigeon = pigeon_channel:PigeonAdapter\n")
+    (dist / "entry_points.txt").write_text(
+        "[leadrules.adapters]\npigeon = pigeon_channel:PigeonAdapter\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.refresh()
     yield
@@ -42,7 +44,9 @@ def plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     registry.refresh()
 
 
-def test_an_adapter_from_another_package_is_found_by_entry_point(plugin: None, tmp_path: Path) -> None:
+def test_an_adapter_from_another_package_is_found_by_entry_point(
+    plugin: None, tmp_path: Path
+) -> None:
     assert "pigeon" in registry.adapter_names()
     cls = registry.adapter_class("pigeon")
     record = {"prospect": "u1", "action": "notify"}
@@ -50,12 +54,16 @@ def test_an_adapter_from_another_package_is_found_by_entry_point(plugin: None, t
     assert cls.sent == [("north", "k/0")]  # type: ignore[attr-defined]
 
 
-def test_channels_can_use_the_plugin_and_check_validates_its_settings(plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_channels_can_use_the_plugin_and_check_validates_its_settings(
+    plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from engine.config import load_channels
 
     config = tmp_path / "config"
     config.mkdir()
-    (config / "channels.yaml").write_text("channels:\n  coop: {adapter: pigeon, loft: north}\n  bad: {adapter: pigeon}\n")
+    (config / "channels.yaml").write_text(
+        "channels:\n  coop: {adapter: pigeon, loft: north}\n  bad: {adapter: pigeon}\n"
+    )
     monkeypatch.chdir(tmp_path)
     channels, problems = load_channels(Path("config"))
     assert list(channels) == ["coop"]

@@ -192,7 +192,9 @@ def test_explain_shows_the_score_breakdown_history_enrolments_and_timers(tmp_pat
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["score"] == 10
-    assert [(c["rule"], c["points"], c["event"]["path"]) for c in report["contributions"]] == [("visit", 10, "/")]
+    assert [(c["rule"], c["points"], c["event"]["path"]) for c in report["contributions"]] == [
+        ("visit", 10, "/")
+    ]
     assert [e["sequence"] for e in report["enrolments"]] == ["follow-up"]
     assert report["timers"] == [{"due": at(1, 1), "kind": "step", "name": "follow-up"}]
     text = leadrules("explain", "u1", "events.jsonl", cwd=tmp_path).stdout.decode()
