@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from adapters.memory import MemoryAdapter
 from engine.clock import SimulatedClock
@@ -193,9 +193,8 @@ def test_dead_letters_after_max_attempts_can_be_retried_or_dropped(store: Store)
     assert retry_dead(store, clock.now_us(), dead[0].key) == 1
     assert drop_dead(store) == 2
     with store.session() as session:
-        statuses = sorted(
-            r.status for r in session.exec(select(DecisionRow).where(DecisionRow.channel != None))
-        )  # noqa: E711
+        rows = session.exec(select(DecisionRow).where(col(DecisionRow.channel).is_not(None)))
+        statuses = sorted(r.status for r in rows)
     assert statuses == ["dropped", "dropped", "pending"]
 
 
