@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 from dataclasses import dataclass
 from datetime import UTC
@@ -230,6 +231,13 @@ class Daemon:
         from engine.api import create_app
 
         ingest = self.settings.ingest
+
+        def terminate(signum: int, frame: Any) -> None:
+            # uvicorn shuts the server down gracefully, then re-raises the signal it caught:
+            # end with a normal exit so that `stop` lets in-flight work finish.
+            raise SystemExit(0)
+
+        signal.signal(signal.SIGTERM, terminate)
         self.start()
         try:
             keys = "set" if self.write_keys() else "none set: every ingest request is refused"
