@@ -1,0 +1,250 @@
+"""A realistic, deterministic Segment event stream for benchmarks and demos.
+
+    python -m bench.generate --events 1000000 --seed 7 --out events.jsonl.gz [--prospects N]
+
+N prospects over a period; activity skewed (a few very active prospects, most light) and
+clustered in weekday business hours; sessions of page views over a site (blog and home most,
+pricing rarer, the demo page rarest); anonymous visitors of whom some identify (with traits:
+title, company size, industry) or are aliased; videos, guide downloads, e-mail replies,
+unsubscribes, sales feedback and deal outcomes in a plausible order. About 1% of lines arrive
+out of order (displaced by minutes to two days) unless `--sorted`, and 0.5% are duplicates
+(an exact copy of an earlier message shortly after it). The same seed and arguments give
+the same bytes. Memory stays bounded: prospects are generated a day at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import heapq
+import itertools
+import random
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+SITE = "https://www.example.com"
+BLOG = [f"/blog/{s}" for s in ("lead-response-time", "scoring-101", "mql-vs-sql", "nurture-that-works",
+                               "revops-stack", "intent-signals", "sla-for-sales", "abm-basics")]
+DOCS = [f"/docs/{s}" for s in ("getting-started", "rules", "api", "integrations", "templates")]
+CASES = [f"/case-studies/{s}" for s in ("globex", "initech", "umbrella", "hooli")]
+PAGES = [("/", 30), *((p, 6) for p in BLOG), *((p, 4) for p in DOCS), ("/pricing", 8),
+         ("/pricing/enterprise", 2), *((p, 2) for p in CASES), ("/demo", 1)]
+PAGE_PATHS = [p for p, _ in PAGES]
+PAGE_CUM = list(itertools.accumulate(w for _, w in PAGES))
+TITLES = ["VP of Sales", "Director of Marketing", "Head of Growth", "Chief Revenue Officer",
+          "Marketing Manager", "Software Engineer", "Sales Development Rep", "Student", "Intern",
+          "Operations Analyst", "VP Marketing", "Director, RevOps"]
+INDUSTRIES = ["software", "fintech", "healthcare", "manufacturing", "retail", "education"]
+TRACK = [("Video Watched", 6), ("Guide Downloaded", 5), ("Email Opened", 10), ("Email Replied", 2),
+         ("Webinar Attended", 2), ("Demo Requested", 1), ("Unsubscribed", 0.4)]
+TRACK_NAMES = [n for n, _ in TRACK]
+TRACK_CUM = list(itertools.accumulate(w for _, w in TRACK))
+FEEDBACK = ["Lead Accepted", "Lead Qualified", "Deal Won", "Deal Lost", "Lead Rejected"]
+REASONS = ["not-a-fit", "no-budget", "bad-timing", "student"]
+
+
+@dataclass
+class Prospect:
+    number: int
+    anonymous_id: str
+    weight: float
+    user_id: str | None = None
+    identify_after: int = 0  # identifies after this many events (0: never)
+    events: int = 0
+    stage: int = 0  # 0 lead, 1 accepted, 2 qualified, 3 closed
+    traits: dict[str, Any] = field(default_factory=dict)
+
+
+def _iso(ts: float) -> str:
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class Generator:
+    def __init__(self, events: int, seed: int, prospects: int | None, start: datetime, days: int) -> None:
+        self.rng = random.Random(seed)
+        self.total = events
+        self.start = start.timestamp()
+        self.days = days
+        count = prospects or max(10, events // 40)
+        rng = self.rng
+        self.prospects = []
+        for n in range(count):
+            prospect = Prospect(n, f"anon-{rng.getrandbits(48):012x}", rng.paretovariate(1.2))
+            if rng.random() < 0.55:
+                prospect.identify_after = 1 + int(rng.expovariate(1 / 4))
+            self.prospects.append(prospect)
+        self.cum_weights = list(itertools.accumulate(p.weight for p in self.prospects))
+        self.seq = 0
+
+    def _message_id(self) -> str:
+        self.seq += 1
+        return f"{self.rng.getrandbits(64):016x}-{self.seq}"
+
+    def _base(self, p: Prospect, kind: str, ts: float) -> dict[str, Any]:
+        msg: dict[str, Any] = {"type": kind, "messageId": self._message_id(), "timestamp": _iso(ts)}
+        if p.user_id is not None:
+            msg["userId"] = p.user_id
+        msg["anonymousId"] = p.anonymous_id
+        return msg
+
+    def _identify(self, p: Prospect, ts: float) -> dict[str, Any]:
+        rng = self.rng
+        p.user_id = f"u-{p.number}"
+        first = rng.choice(["ann", "bob", "cara", "dan", "eve", "femi", "gus", "hana", "ivan", "jo"])
+        p.traits = {
+            "email": f"{first}.{p.number}@example.org",
+            "name": f"{first.title()} {p.number}",
+            "title": rng.choice(TITLES),
+            "company": {"name": f"Company {p.number % 997}", "size": int(rng.paretovariate(0.9) * 20)},
+            "industry": rng.choice(INDUSTRIES),
+        }
+        if rng.random() < 0.1:  # some sites call alias instead
+            return {"type": "alias", "messageId": self._message_id(), "timestamp": _iso(ts),
+                    "previousId": p.anonymous_id, "userId": p.user_id}
+        msg = self._base(p, "identify", ts)
+        msg["traits"] = p.traits
+        return msg
+
+    def _session(self, p: Prospect, ts: float) -> Iterator[tuple[float, dict[str, Any]]]:
+        rng = self.rng
+        for _ in range(1 + int(rng.expovariate(1 / 2.5))):
+            ts += rng.uniform(10, 240)
+            p.events += 1
+            if p.identify_after and p.user_id is None and p.events >= p.identify_after:
+                yield ts, self._identify(p, ts)
+                continue
+            roll = rng.random()
+            if roll < 0.78:
+                path = rng.choices(PAGE_PATHS, cum_weights=PAGE_CUM)[0]
+                msg = self._base(p, "page", ts)
+                msg["name"] = path.strip("/").split("/")[0].title() or "Home"
+                msg["properties"] = {"path": path, "url": SITE + path, "title": msg["name"],
+                                     "referrer": rng.choice(["", "https://www.google.com/", "https://news.ycombinator.com/"])}
+            elif roll < 0.97 or p.user_id is None:
+                name = rng.choices(TRACK_NAMES, cum_weights=TRACK_CUM)[0]
+                msg = self._base(p, "track", ts)
+                msg["event"] = name
+                if name == "Video Watched":
+                    msg["properties"] = {"category": rng.choice(["case-study", "product-tour", "webinar"]),
+                                         "title": "A video"}
+                elif name == "Guide Downloaded":
+                    msg["properties"] = {"guide": rng.choice(["lead-scoring-101", "nurture-playbook"])}
+            elif roll < 0.99 and p.stage < 3:
+                msg = self._base(p, "track", ts)
+                if p.stage == 0:
+                    name = "Lead Accepted" if rng.random() < 0.7 else "Lead Rejected"
+                elif p.stage == 1:
+                    name = "Lead Qualified" if rng.random() < 0.6 else "Lead Rejected"
+                else:
+                    name = "Deal Won" if rng.random() < 0.4 else "Deal Lost"
+                p.stage = 3 if name in ("Deal Won", "Deal Lost", "Lead Rejected") else p.stage + 1
+                msg["event"] = name
+                if name == "Lead Rejected":
+                    msg["properties"] = {"reason": rng.choice(REASONS)}
+            else:
+                msg = self._base(p, "group", ts)
+                msg["groupId"] = f"g-{p.number % 997}"
+                msg["traits"] = {"name": f"Company {p.number % 997}", "industry": rng.choice(INDUSTRIES)}
+            yield ts, msg
+
+    def _day(self, day: int, budget: int) -> list[tuple[float, int, dict[str, Any]]]:
+        """About `budget` events of one day, in time order."""
+        rng = self.rng
+        midnight = self.start + day * 86400
+        weekday = datetime.fromtimestamp(midnight, UTC).weekday() < 5
+        out: list[tuple[float, int, dict[str, Any]]] = []
+        while len(out) < budget:
+            p = rng.choices(self.prospects, cum_weights=self.cum_weights)[0]
+            hour = rng.gauss(14, 3) if weekday or rng.random() < 0.3 else rng.uniform(0, 24)
+            ts = midnight + min(max(hour, 0), 23.9) * 3600
+            for when, msg in self._session(p, ts):
+                out.append((when, len(out), msg))
+        out.sort(key=lambda item: (item[0], item[1]))
+        return out[:budget]
+
+    def messages(self, *, shuffle: float = 0.01, duplicates: float = 0.005) -> Iterator[dict[str, Any]]:
+        """Exactly `total` messages: displaced ones and duplicates included."""
+        rng = self.rng
+        per_day = [self.total // self.days + (1 if d < self.total % self.days else 0) for d in range(self.days)]
+        delayed: list[tuple[float, int, dict[str, Any]]] = []  # (arrival time, order, message)
+        order = 0
+        written = 0
+        for day, budget in enumerate(per_day):
+            for ts, _, msg in self._day(day, budget):
+                while delayed and delayed[0][0] <= ts and written < self.total:
+                    yield heapq.heappop(delayed)[2]
+                    written += 1
+                if written >= self.total:
+                    return
+                order += 1
+                roll = rng.random()
+                if roll < shuffle:  # arrives late: written later, out of timestamp order
+                    heapq.heappush(delayed, (ts + rng.uniform(60, 2 * 86400), order, msg))
+                    continue
+                yield msg
+                written += 1
+                if roll < shuffle + duplicates and written < self.total:  # a retried delivery
+                    heapq.heappush(delayed, (ts + rng.uniform(1, 300), order, msg))
+        while delayed and written < self.total:
+            yield heapq.heappop(delayed)[2]
+            written += 1
+
+
+def generate(n_events: int, seed: int = 7, *, prospects: int | None = None, start: str = "2026-01-01",
+             days: int = 365, shuffle: float = 0.01, duplicates: float = 0.005) -> Iterator[dict[str, Any]]:
+    """The generator as an iterator of Segment messages."""
+    begin = datetime.fromisoformat(start).replace(tzinfo=UTC)
+    yield from Generator(n_events, seed, prospects, begin, days).messages(shuffle=shuffle, duplicates=duplicates)
+
+
+def _open(path: str) -> IO[bytes]:
+    if path == "-":
+        return sys.stdout.buffer
+    if path.endswith(".gz"):
+        return gzip.open(path, "wb", compresslevel=2)  # type: ignore[return-value]
+    return open(path, "wb")  # noqa: SIM115
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Generate a realistic Segment event stream (JSON Lines).")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--prospects", type=int, default=None, help="default: events / 40")
+    parser.add_argument("--start", default="2026-01-01")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--sorted", action="store_true", help="no out-of-order lines")
+    parser.add_argument("--shuffle-frac", type=float, default=0.01)
+    parser.add_argument("--duplicate-frac", type=float, default=0.005)
+    parser.add_argument("--out", default="-")
+    args = parser.parse_args(argv)
+    started = time.perf_counter()
+    out = _open(args.out)
+    count = 0
+    dumps = orjson.dumps
+    buffer: list[bytes] = []
+    for msg in generate(args.events, args.seed, prospects=args.prospects, start=args.start, days=args.days,
+                        shuffle=0.0 if args.sorted else args.shuffle_frac, duplicates=args.duplicate_frac):
+        buffer.append(dumps(msg))
+        count += 1
+        if len(buffer) >= 10_000:
+            out.write(b"\n".join(buffer) + b"\n")
+            buffer.clear()
+    if buffer:
+        out.write(b"\n".join(buffer) + b"\n")
+    if out is not sys.stdout.buffer:
+        out.close()
+    seconds = time.perf_counter() - started
+    print(f"{count} events in {seconds:.1f} s ({count / seconds:,.0f}/s) to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
