@@ -23,27 +23,62 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import IO, Any
 
 import orjson
 
 SITE = "https://www.example.com"
-BLOG = [f"/blog/{s}" for s in ("lead-response-time", "scoring-101", "mql-vs-sql", "nurture-that-works",
-                               "revops-stack", "intent-signals", "sla-for-sales", "abm-basics")]
+BLOG = [
+    f"/blog/{s}"
+    for s in (
+        "lead-response-time",
+        "scoring-101",
+        "mql-vs-sql",
+        "nurture-that-works",
+        "revops-stack",
+        "intent-signals",
+        "sla-for-sales",
+        "abm-basics",
+    )
+]
 DOCS = [f"/docs/{s}" for s in ("getting-started", "rules", "api", "integrations", "templates")]
 CASES = [f"/case-studies/{s}" for s in ("globex", "initech", "umbrella", "hooli")]
-PAGES = [("/", 30), *((p, 6) for p in BLOG), *((p, 4) for p in DOCS), ("/pricing", 8),
-         ("/pricing/enterprise", 2), *((p, 2) for p in CASES), ("/demo", 1)]
+PAGES = [
+    ("/", 30),
+    *((p, 6) for p in BLOG),
+    *((p, 4) for p in DOCS),
+    ("/pricing", 8),
+    ("/pricing/enterprise", 2),
+    *((p, 2) for p in CASES),
+    ("/demo", 1),
+]
 PAGE_PATHS = [p for p, _ in PAGES]
 PAGE_CUM = list(itertools.accumulate(w for _, w in PAGES))
-TITLES = ["VP of Sales", "Director of Marketing", "Head of Growth", "Chief Revenue Officer",
-          "Marketing Manager", "Software Engineer", "Sales Development Rep", "Student", "Intern",
-          "Operations Analyst", "VP Marketing", "Director, RevOps"]
+TITLES = [
+    "VP of Sales",
+    "Director of Marketing",
+    "Head of Growth",
+    "Chief Revenue Officer",
+    "Marketing Manager",
+    "Software Engineer",
+    "Sales Development Rep",
+    "Student",
+    "Intern",
+    "Operations Analyst",
+    "VP Marketing",
+    "Director, RevOps",
+]
 INDUSTRIES = ["software", "fintech", "healthcare", "manufacturing", "retail", "education"]
-TRACK = [("Video Watched", 6), ("Guide Downloaded", 5), ("Email Opened", 10), ("Email Replied", 2),
-         ("Webinar Attended", 2), ("Demo Requested", 1), ("Unsubscribed", 0.4)]
+TRACK = [
+    ("Video Watched", 6),
+    ("Guide Downloaded", 5),
+    ("Email Opened", 10),
+    ("Email Replied", 2),
+    ("Webinar Attended", 2),
+    ("Demo Requested", 1),
+    ("Unsubscribed", 0.4),
+]
 TRACK_NAMES = [n for n, _ in TRACK]
 TRACK_CUM = list(itertools.accumulate(w for _, w in TRACK))
 FEEDBACK = ["Lead Accepted", "Lead Qualified", "Deal Won", "Deal Lost", "Lead Rejected"]
@@ -68,7 +103,9 @@ def _iso(ts: float) -> str:
 
 
 class Generator:
-    def __init__(self, events: int, seed: int, prospects: int | None, start: datetime, days: int) -> None:
+    def __init__(
+        self, events: int, seed: int, prospects: int | None, start: datetime, days: int
+    ) -> None:
         self.rng = random.Random(seed)
         self.total = events
         self.start = start.timestamp()
@@ -98,17 +135,27 @@ class Generator:
     def _identify(self, p: Prospect, ts: float) -> dict[str, Any]:
         rng = self.rng
         p.user_id = f"u-{p.number}"
-        first = rng.choice(["ann", "bob", "cara", "dan", "eve", "femi", "gus", "hana", "ivan", "jo"])
+        first = rng.choice(
+            ["ann", "bob", "cara", "dan", "eve", "femi", "gus", "hana", "ivan", "jo"]
+        )
         p.traits = {
             "email": f"{first}.{p.number}@example.org",
             "name": f"{first.title()} {p.number}",
             "title": rng.choice(TITLES),
-            "company": {"name": f"Company {p.number % 997}", "size": int(rng.paretovariate(0.9) * 20)},
+            "company": {
+                "name": f"Company {p.number % 997}",
+                "size": int(rng.paretovariate(0.9) * 20),
+            },
             "industry": rng.choice(INDUSTRIES),
         }
         if rng.random() < 0.1:  # some sites call alias instead
-            return {"type": "alias", "messageId": self._message_id(), "timestamp": _iso(ts),
-                    "previousId": p.anonymous_id, "userId": p.user_id}
+            return {
+                "type": "alias",
+                "messageId": self._message_id(),
+                "timestamp": _iso(ts),
+                "previousId": p.anonymous_id,
+                "userId": p.user_id,
+            }
         msg = self._base(p, "identify", ts)
         msg["traits"] = p.traits
         return msg
@@ -126,17 +173,27 @@ class Generator:
                 path = rng.choices(PAGE_PATHS, cum_weights=PAGE_CUM)[0]
                 msg = self._base(p, "page", ts)
                 msg["name"] = path.strip("/").split("/")[0].title() or "Home"
-                msg["properties"] = {"path": path, "url": SITE + path, "title": msg["name"],
-                                     "referrer": rng.choice(["", "https://www.google.com/", "https://news.ycombinator.com/"])}
+                msg["properties"] = {
+                    "path": path,
+                    "url": SITE + path,
+                    "title": msg["name"],
+                    "referrer": rng.choice(
+                        ["", "https://www.google.com/", "https://news.ycombinator.com/"]
+                    ),
+                }
             elif roll < 0.97 or p.user_id is None:
                 name = rng.choices(TRACK_NAMES, cum_weights=TRACK_CUM)[0]
                 msg = self._base(p, "track", ts)
                 msg["event"] = name
                 if name == "Video Watched":
-                    msg["properties"] = {"category": rng.choice(["case-study", "product-tour", "webinar"]),
-                                         "title": "A video"}
+                    msg["properties"] = {
+                        "category": rng.choice(["case-study", "product-tour", "webinar"]),
+                        "title": "A video",
+                    }
                 elif name == "Guide Downloaded":
-                    msg["properties"] = {"guide": rng.choice(["lead-scoring-101", "nurture-playbook"])}
+                    msg["properties"] = {
+                        "guide": rng.choice(["lead-scoring-101", "nurture-playbook"])
+                    }
             elif roll < 0.99 and p.stage < 3:
                 msg = self._base(p, "track", ts)
                 if p.stage == 0:
@@ -152,7 +209,10 @@ class Generator:
             else:
                 msg = self._base(p, "group", ts)
                 msg["groupId"] = f"g-{p.number % 997}"
-                msg["traits"] = {"name": f"Company {p.number % 997}", "industry": rng.choice(INDUSTRIES)}
+                msg["traits"] = {
+                    "name": f"Company {p.number % 997}",
+                    "industry": rng.choice(INDUSTRIES),
+                }
             yield ts, msg
 
     def _day(self, day: int, budget: int) -> list[tuple[float, int, dict[str, Any]]]:
@@ -170,10 +230,15 @@ class Generator:
         out.sort(key=lambda item: (item[0], item[1]))
         return out[:budget]
 
-    def messages(self, *, shuffle: float = 0.01, duplicates: float = 0.005) -> Iterator[dict[str, Any]]:
+    def messages(
+        self, *, shuffle: float = 0.01, duplicates: float = 0.005
+    ) -> Iterator[dict[str, Any]]:
         """Exactly `total` messages: displaced ones and duplicates included."""
         rng = self.rng
-        per_day = [self.total // self.days + (1 if d < self.total % self.days else 0) for d in range(self.days)]
+        per_day = [
+            self.total // self.days + (1 if d < self.total % self.days else 0)
+            for d in range(self.days)
+        ]
         delayed: list[tuple[float, int, dict[str, Any]]] = []  # (arrival time, order, message)
         order = 0
         written = 0
@@ -198,11 +263,21 @@ class Generator:
             written += 1
 
 
-def generate(n_events: int, seed: int = 7, *, prospects: int | None = None, start: str = "2026-01-01",
-             days: int = 365, shuffle: float = 0.01, duplicates: float = 0.005) -> Iterator[dict[str, Any]]:
+def generate(
+    n_events: int,
+    seed: int = 7,
+    *,
+    prospects: int | None = None,
+    start: str = "2026-01-01",
+    days: int = 365,
+    shuffle: float = 0.01,
+    duplicates: float = 0.005,
+) -> Iterator[dict[str, Any]]:
     """The generator as an iterator of Segment messages."""
     begin = datetime.fromisoformat(start).replace(tzinfo=UTC)
-    yield from Generator(n_events, seed, prospects, begin, days).messages(shuffle=shuffle, duplicates=duplicates)
+    yield from Generator(n_events, seed, prospects, begin, days).messages(
+        shuffle=shuffle, duplicates=duplicates
+    )
 
 
 def _open(path: str) -> IO[bytes]:
@@ -210,11 +285,13 @@ def _open(path: str) -> IO[bytes]:
         return sys.stdout.buffer
     if path.endswith(".gz"):
         return gzip.open(path, "wb", compresslevel=2)  # type: ignore[return-value]
-    return open(path, "wb")  # noqa: SIM115
+    return open(path, "wb")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Generate a realistic Segment event stream (JSON Lines).")
+    parser = argparse.ArgumentParser(
+        description="Generate a realistic Segment event stream (JSON Lines)."
+    )
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--prospects", type=int, default=None, help="default: events / 40")
@@ -230,8 +307,15 @@ def main(argv: list[str] | None = None) -> int:
     count = 0
     dumps = orjson.dumps
     buffer: list[bytes] = []
-    for msg in generate(args.events, args.seed, prospects=args.prospects, start=args.start, days=args.days,
-                        shuffle=0.0 if args.sorted else args.shuffle_frac, duplicates=args.duplicate_frac):
+    for msg in generate(
+        args.events,
+        args.seed,
+        prospects=args.prospects,
+        start=args.start,
+        days=args.days,
+        shuffle=0.0 if args.sorted else args.shuffle_frac,
+        duplicates=args.duplicate_frac,
+    ):
         buffer.append(dumps(msg))
         count += 1
         if len(buffer) >= 10_000:
@@ -242,7 +326,10 @@ def main(argv: list[str] | None = None) -> int:
     if out is not sys.stdout.buffer:
         out.close()
     seconds = time.perf_counter() - started
-    print(f"{count} events in {seconds:.1f} s ({count / seconds:,.0f}/s) to {args.out}", file=sys.stderr)
+    print(
+        f"{count} events in {seconds:.1f} s ({count / seconds:,.0f}/s) to {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 
