@@ -7,27 +7,23 @@ import random
 import sys
 from pathlib import Path
 
-EVENTS = [
-    "Video Watched",
-    "Guide Downloaded",
-    "Email Opened",
-    "Email Replied",
-    "Demo Requested",
-    "Webinar Attended",
-    "Unsubscribed",
-]
-PAGES = ["/", "/blog/*", "/docs/*", "/pricing*", "/case-studies/*", "/demo"]
+from bench.generate import PAGE_PATHS, TRACK_NAMES
 
 
 def rules_yaml(count: int, seed: int = 1) -> str:
+    """`count` rules, as a large playbook has them: each aimed at one page or event out of a
+    vocabulary that grows with the rules (the site's own pages and events plus campaign pages
+    and events), so most rules match few events, as they do in practice."""
     rng = random.Random(seed)
+    pages = [*PAGE_PATHS, *(f"/campaign/{k}" for k in range(count))]
+    events = [*TRACK_NAMES, *(f"Campaign {k} Clicked" for k in range(count))]
     scoring, triggers = [], []
     for i in range(count):
         kind = rng.random()
-        if kind < 0.5:
-            when = f'{{page: {{path: {{glob: "{rng.choice(PAGES)}{rng.choice(["", "*"])}"}}}}}}'
-        elif kind < 0.8:
-            when = f"{{event: {rng.choice(EVENTS)}}}"
+        if kind < 0.45:
+            when = f'{{page: {{path: {{glob: "{rng.choice(pages)}*"}}}}}}'
+        elif kind < 0.9:
+            when = f'{{event: "{rng.choice(events)}"}}'
         else:
             when = f"{{event: Video Watched, where: {{category: {rng.choice(['case-study', 'webinar'])}}}}}"
         if i % 10 == 9:

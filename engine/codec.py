@@ -41,6 +41,7 @@ def encode(state: ProspectState) -> dict[str, Any]:
             for e in state.enrolments.values()
         ],
         "sla_token": state.sla_token,
+        "expiry_check": state.expiry_check,
         "recent": state.recent,
         "aliases": state.aliases,
         "counter": state.counter,
@@ -68,6 +69,15 @@ def decode(data: dict[str, Any]) -> ProspectState:
     state.triggers = {k: TriggerState(t[0], t[1], t[2]) for k, t in data["triggers"].items()}
     state.enrolments = {e[0]: Enrolment(*e) for e in data["enrolments"]}
     state.sla_token = data["sla_token"]
+    check = data.get("expiry_check")
+    state.expiry_check = (check[0], check[1]) if check else None
+    state.inactive = sum(1 for e in state.ledger if e.state != "active")
+    state.negative_expiries = [
+        e.expires
+        for e in state.ledger
+        if e.state == "active" and e.points < 0 and e.expires is not None
+    ]
+    heapq.heapify(state.negative_expiries)
     state.recent = data["recent"]
     state.aliases = data["aliases"]
     state.counter = data["counter"]

@@ -84,7 +84,7 @@ class Evaluator:
             for index, trigger in compiled.trigger_when:
                 if index in matched:
                     triggers.consider(turn, trigger)
-        if len(state.ledger) > 64 and not self.options.keep_history:
+        if state.inactive > 32 and not self.options.keep_history:
             scoring.compact(state)
         return turn.decisions
 
@@ -103,8 +103,14 @@ class Evaluator:
         elif kind == "absence":
             triggers.on_absence_timer(turn, timer)
         elif kind == "expiry":
+            if state.expiry_check is None or state.expiry_check[1] != timer.token:
+                return turn.decisions  # superseded by an earlier check
+            state.expiry_check = None
             state.expire(timer.due, before=True)
             lifecycle.check_mql(turn, state.fit_points + state.behaviour_points)
+            following = scoring.next_negative_expiry(state, timer.due)
+            if following is not None:
+                scoring.schedule_expiry_check(turn, following)
         return turn.decisions
 
     def _identity(self, event: Event) -> tuple[ProspectState, int | None, bool]:

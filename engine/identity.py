@@ -23,6 +23,13 @@ def merge(into: ProspectState, src: ProspectState) -> None:
             into.traits[key] = value
             into.trait_at[key] = src_at
     into.ledger = sorted(into.ledger + src.ledger, key=lambda e: (e.at, e.seq))
+    into.inactive += src.inactive
+    for due in src.negative_expiries:
+        heapq.heappush(into.negative_expiries, due)
+    if src.expiry_check is not None and (
+        into.expiry_check is None or src.expiry_check[0] < into.expiry_check[0]
+    ):
+        into.expiry_check = src.expiry_check  # it re-arms over the merged ledger when it runs
     into.behaviour_points += src.behaviour_points
     for item in src.expiring:
         heapq.heappush(into.expiring, item)

@@ -67,9 +67,28 @@ def award(turn: Turn, rule: ScoringRule, event: Event, described: dict[str, Any]
     state.behaviour_points += rule.points
     if expires is not None:
         heapq.heappush(state.expiring, (expires, state.counter, entry))
-        if rule.points < 0:
-            # Negative points expiring raise the score, which may reach the MQL threshold.
-            turn.schedule(Timer(expires, state.id, "expiry", f"{state.id}#e{state.counter}"))
+        if rule.points < 0 and turn.rules.lifecycle.mql_threshold is not None:
+            heapq.heappush(state.negative_expiries, expires)
+            schedule_expiry_check(turn, expires)
+
+
+def schedule_expiry_check(turn: Turn, due: int) -> None:
+    """Negative points expiring raise the score, which may reach the MQL threshold then.
+    One check is pending per prospect: the earliest; it schedules the next when it runs."""
+    state = turn.state
+    if state.expiry_check is not None and state.expiry_check[0] <= due:
+        return
+    token = state.new_token()
+    state.expiry_check = (due, token)
+    turn.schedule(Timer(due, state.id, "expiry", token))
+
+
+def next_negative_expiry(state: ProspectState, after: int) -> int | None:
+    """The earliest expiry after `after` of negative points."""
+    heap = state.negative_expiries
+    while heap and heap[0] <= after:
+        heapq.heappop(heap)
+    return heap[0] if heap else None
 
 
 def refresh_fit(turn: Turn, event: Event | None) -> None:
@@ -92,14 +111,18 @@ def clear_behaviour(state: ProspectState, keep_history: bool) -> None:
     for entry in state.ledger:
         if entry.state == "active":
             entry.state = "cleared"
+            state.inactive += 1
     state.behaviour_points = 0
     state.expiring.clear()
+    state.negative_expiries.clear()
     if not keep_history:
         state.ledger.clear()
+        state.inactive = 0
 
 
 def compact(state: ProspectState) -> None:
-    """Forget expired entries once they pile up (a replay needs only points that count)."""
-    ledger = state.ledger
-    if len(ledger) > 64 and ledger[0].state != "active":
-        state.ledger = [e for e in ledger if e.state == "active"]
+    """Forget expired entries once they outnumber the rest (a replay needs only the points
+    that still count); amortised, so each entry is copied a bounded number of times."""
+    if state.inactive > 32 and state.inactive * 2 > len(state.ledger):
+        state.ledger = [e for e in state.ledger if e.state == "active"]
+        state.inactive = 0

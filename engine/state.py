@@ -77,6 +77,9 @@ class ProspectState:
     triggers: dict[str, TriggerState] = field(default_factory=dict)
     enrolments: dict[str, Enrolment] = field(default_factory=dict)
     sla_token: str | None = None
+    expiry_check: tuple[int, str] | None = None  # (due, token) of the pending expiry timer
+    negative_expiries: list[int] = field(default_factory=list)  # heap: when negative points expire
+    inactive: int = 0  # ledger entries that no longer count (compaction trigger)
     recent: list[dict[str, Any]] = field(default_factory=list)  # newest last
     aliases: list[str] = field(default_factory=list)  # ids merged into this one
     counter: int = 0
@@ -96,6 +99,7 @@ class ProspectState:
             if entry.state == "active":
                 entry.state = "expired"
                 self.behaviour_points -= entry.points
+                self.inactive += 1
 
     def score(self, now: int) -> int:
         """The score at `now`: fit points plus behaviour points not yet expired."""

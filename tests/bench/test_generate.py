@@ -34,7 +34,9 @@ def test_every_message_is_valid_and_the_count_is_exact() -> None:
     ids = Counter(m["messageId"] for m in messages)
     duplicates = sum(n - 1 for n in ids.values())
     assert 0.003 < duplicates / len(messages) < 0.008
-    late = sum(1 for a, b in zip(messages, messages[1:], strict=False) if b["timestamp"] < a["timestamp"])
+    late = sum(
+        1 for a, b in zip(messages, messages[1:], strict=False) if b["timestamp"] < a["timestamp"]
+    )
     assert 0.004 < late / len(messages) < 0.02
 
 
@@ -49,8 +51,12 @@ def test_anonymous_prospects_later_identify_with_both_ids() -> None:
 
 def test_cli_writes_sorted_gzip(tmp_path: Path) -> None:
     out = tmp_path / "e.jsonl.gz"
-    subprocess.run([sys.executable, "-m", "bench.generate", "--events", "2000", "--sorted", "--out", str(out)],
-                   cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "bench.generate", "--events", "2000", "--sorted", "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     with gzip.open(out, "rt") as handle:
         stamps = [json.loads(line)["timestamp"] for line in handle]
     assert len(stamps) == 2000
@@ -73,7 +79,17 @@ def test_generated_rule_sets_load(tmp_path: Path) -> None:
 def test_the_floor_and_durable_baselines_run(tmp_path: Path) -> None:
     events = tmp_path / "e.jsonl"
     events.write_text("".join(json.dumps(m) + "\n" for m in generate(500, 1, prospects=20)))
-    floor = subprocess.run([sys.executable, "-m", "bench.floor", str(events)], cwd=ROOT, capture_output=True, check=True)
+    floor = subprocess.run(
+        [sys.executable, "-m", "bench.floor", str(events)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     assert int(floor.stdout) == 500
-    durable = subprocess.run([sys.executable, "-m", "bench.durable_raw", str(events)], cwd=ROOT, capture_output=True, check=True)
+    durable = subprocess.run(
+        [sys.executable, "-m", "bench.durable_raw", str(events)],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    )
     assert int(durable.stdout) > 0

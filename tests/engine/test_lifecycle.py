@@ -167,3 +167,19 @@ def test_expiring_negative_points_can_make_an_mql(tmp_path: Path) -> None:
     assert pick(run(tmp_path, rules, events, until=at(20)), "at", "stage", "score") == [
         (at(10), "mql", 90)
     ]
+
+
+def test_each_expiry_of_negative_points_is_checked_in_turn(tmp_path: Path) -> None:
+    rules = """
+    scoring:
+      rules:
+        - {id: visit, when: {page: {}}, points: 30}
+        - {id: bounce, when: {event: Bounced}, points: -20, expires_after: 10d}
+    lifecycle:
+      mql_threshold: 80
+    """
+    events = [track("u1", at(0), "Bounced"), track("u1", at(2), "Bounced")]
+    events += [page("u1", at(3, h)) for h in range(3)]
+    # 90 - 40 = 50 on day 3; the first bounce expires on day 10 (70), the second on day 12 (90)
+    records = run(tmp_path, rules, events, until=at(20))
+    assert pick(records, "at", "stage", "score") == [(at(12), "mql", 90)]
