@@ -40,11 +40,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy engine adapters
 
+# Benchmarks (bench/README.md): replay against its baselines, then the live daemon (SQLite,
+# and PostgreSQL when LEADRULES_TEST_POSTGRES_URL is set).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.live
+	if [ -n "$$LEADRULES_TEST_POSTGRES_URL" ]; then $(BIN)/python -m bench.live --database-url "$$LEADRULES_TEST_POSTGRES_URL"; fi
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.live --quick
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.jsonl .pytest_cache .mypy_cache .ruff_cache

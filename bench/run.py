@@ -61,9 +61,9 @@ def median_seconds(args: list[str], runs: int) -> float:
     return statistics.median(_seconds(args) for _ in range(runs))
 
 
-def generate(events: int, prospects: int, seed: int = 7) -> Path:
+def generate(events: int, prospects: int, days: int = 365, seed: int = 7) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
-    path = OUT / f"events-{events}-{prospects}.jsonl"
+    path = OUT / f"events-{events}-{prospects}-{days}d.jsonl"
     if not path.exists():
         subprocess.run(
             [
@@ -74,6 +74,8 @@ def generate(events: int, prospects: int, seed: int = 7) -> Path:
                 str(events),
                 "--prospects",
                 str(prospects),
+                "--days",
+                str(days),
                 "--seed",
                 str(seed),
                 "--out",
@@ -102,43 +104,50 @@ def replay_cmd(path: Path, *extra: str, rules: str = "rules") -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes, under two minutes")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, about two minutes")
     parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args(argv)
     quick = args.quick
     runs = args.runs or (3 if quick else 5)
-    size = 100_000 if quick else 1_000_000
+    size, small = (100_000, 20_000) if quick else (1_000_000, 100_000)
     prospects = 5_000 if quick else 25_000
     results: dict[str, Any] = {
         "quick": quick,
         "events": size,
         "runs": runs,
         "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
     }
 
-    path = generate(size, prospects)
-    rows: list[tuple[str, float]] = []
-
-    def measure(name: str, cmd: list[str]) -> float:
-        seconds = median_seconds(cmd, runs)
-        rate = size / seconds
-        rows.append((name, rate))
-        results[name] = {"seconds": seconds, "events_per_s": rate}
-        print(f"{name:<28} {rate:>12,.0f} events/s  ({seconds:.2f} s median of {runs})", flush=True)
+    def measure(name: str, path: Path, count: int, cmd: list[str], n: int = runs) -> float:
+        seconds = median_seconds(cmd, n)
+        rate = count / seconds
+        results[name] = {"events": count, "seconds": seconds, "events_per_s": rate}
+        print(
+            f"{name:<34} {count:>10,} events {rate:>10,.0f} events/s  ({seconds:.2f} s, median of {n})",
+            flush=True,
+        )
         return rate
 
-    floor = measure("floor (read+parse+order)", [PY, "-m", "bench.floor", str(path)])
-    durable_raw = measure("durable-rules alone", [PY, "-m", "bench.durable_raw", str(path)])
-    replay = measure("replay (python matcher)", replay_cmd(path))
-    replay_durable = measure("replay (durable matcher)", replay_cmd(path, "--matcher", "durable"))
+    path = generate(size, prospects)
+    floor = measure("floor (read+parse+order)", path, size, [PY, "-m", "bench.floor", str(path)])
+    replay = measure("replay, example rules", path, size, replay_cmd(path))
+    sub = generate(small, prospects // 5)
+    sub_replay = measure("replay, example rules (small)", sub, small, replay_cmd(sub))
+    durable_raw = measure(
+        "durable-rules matching alone", sub, small, [PY, "-m", "bench.durable_raw", str(sub)], 3
+    )
+    replay_durable = measure(
+        "replay --matcher durable", sub, small, replay_cmd(sub, "--matcher", "durable"), 3
+    )
     results["ratios"] = {
         "replay / floor": replay / floor,
-        "replay / durable-rules alone": replay / durable_raw,
-        "replay python / replay durable": replay / replay_durable,
+        "replay / durable-rules matching alone": sub_replay / durable_raw,
+        "replay / replay --matcher durable": sub_replay / replay_durable,
     }
     for name, value in results["ratios"].items():
-        print(f"  {name:<34} {value:.2f}")
+        print(f"  {name:<40} {value:6.2f}")
 
     results["rule_count"] = {}
     for count in (10, 100, 1000):
@@ -146,21 +155,31 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(
             [PY, "-m", "bench.rulegen", str(count), str(rules_dir)], cwd=ROOT, check=True
         )
-        rate = size / median_seconds(replay_cmd(path, rules=str(rules_dir)), runs)
+        rate = measure(
+            f"replay, {count} generated rules",
+            path,
+            size,
+            replay_cmd(path, rules=str(rules_dir)),
+            3,
+        )
         results["rule_count"][count] = rate
-        print(f"replay with {count:>5} rules       {rate:>12,.0f} events/s", flush=True)
 
-    small, large = (100_000, 1_000_000) if quick else (1_000_000, 10_000_000)
+    # Memory: the same prospects over a ten times longer history (state grows with
+    # prospects, not with events).
     memory = {}
-    for events in (small, large):
-        memory[events] = _peak_rss(replay_cmd(generate(events, prospects)))
-        print(f"peak RSS, {events:>10,} events   {memory[events] / 1024:>9,.0f} MiB", flush=True)
+    for events, days in ((size, 365), (size * 10, 3650)):
+        memory[events] = _peak_rss(replay_cmd(generate(events, prospects, days)))
+        print(
+            f"peak RSS, {events:>10,} events over {days} days: {memory[events] / 1024:>8,.0f} MiB",
+            flush=True,
+        )
     results["peak_rss_kib"] = memory
-    results["memory_ratio"] = memory[large] / memory[small]
-    print(f"  peak RSS ratio {large:,} / {small:,}: {results['memory_ratio']:.2f}")
+    results["memory_ratio"] = memory[size * 10] / memory[size]
+    print(f"  peak RSS ratio, 10x the events: {results['memory_ratio']:.2f}")
 
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "results.json").write_text(json.dumps(results, indent=2))
+    name = "results-quick.json" if quick else "results.json"
+    (OUT / name).write_text(json.dumps(results, indent=2))
     return 0
 
 

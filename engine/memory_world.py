@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import heapq
 
+from engine.dedupe import SeenIds
 from engine.state import ProspectState, Timer
 
 
@@ -13,7 +14,7 @@ class MemoryWorld:
         self.aliases: dict[str, str] = {}
         self.timers: list[tuple[int, int, Timer]] = []
         self._timer_seq = 0
-        self._seen: set[str] = set()
+        self._seen = SeenIds()
 
     def resolve(self, prospect: str) -> str:
         aliases = self.aliases
@@ -44,10 +45,7 @@ class MemoryWorld:
         heapq.heappush(self.timers, (timer.due, self._timer_seq, timer))
 
     def seen(self, message_id: str) -> bool:
-        if message_id in self._seen:
-            return True
-        self._seen.add(message_id)
-        return False
+        return not self._seen.add(message_id)
 
     def next_due(self) -> int | None:
         return self.timers[0][0] if self.timers else None
