@@ -6,7 +6,10 @@ decisions and timers they go with.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import orjson
+from sqlalchemy import insert
 from sqlmodel import Session, col, delete, select
 
 from engine.codec import decode, encode
@@ -27,6 +30,8 @@ class DbWorld:
     def __init__(self, session: Session, now_us: int) -> None:
         self.session = session
         self.now_us = now_us
+        self.on_schedule: Callable[[Timer], bool] | None = None  # True: handled in memory
+        self._new_timers: list[Timer] = []
         self._states: dict[str, ProspectState] = {}
         self._dropped: set[str] = set()
         self._aliases: dict[str, str | None] = {}
@@ -69,20 +74,29 @@ class DbWorld:
         self._dropped.add(prospect)
 
     def schedule(self, timer: Timer) -> None:
-        self.session.add(
-            TimerRow(
-                key=timer.key,
-                due_at=timer.due,
-                prospect=timer.prospect,
-                payload=timer_payload(timer).decode(),
-            )
-        )
+        if self.on_schedule is not None and self.on_schedule(timer):
+            return  # due within the running batch: fired there, never stored
+        self._new_timers.append(timer)
 
     def seen(self, message_id: str) -> bool:
         return False  # the event table's unique messageId already dropped duplicates at ingest
 
     def flush(self) -> None:
-        """Write back every state this transaction touched."""
+        """Write back every state this transaction touched, and the new timers."""
+        if self._new_timers:
+            self.session.execute(
+                insert(TimerRow),
+                [
+                    {
+                        "key": t.key,
+                        "due_at": t.due,
+                        "prospect": t.prospect,
+                        "payload": timer_payload(t).decode(),
+                    }
+                    for t in self._new_timers
+                ],
+            )
+            self._new_timers = []
         for prospect in self._dropped:
             self.session.execute(delete(ProspectRow).where(col(ProspectRow.id) == prospect))
         for prospect, state in self._states.items():

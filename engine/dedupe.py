@@ -61,7 +61,7 @@ class SeenIds:
         hashes = [_hash(m) for m in self._plain]
         self._plain = None
         for start in range(0, len(hashes), _RECENT):
-            self._recent = set(hashes[start:start + _RECENT])
+            self._recent = set(hashes[start : start + _RECENT])
             self._freeze()
 
     def _frozen(self, h: int) -> bool:

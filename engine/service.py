@@ -5,6 +5,7 @@ timers and decisions, so a crash at any point loses nothing and writes nothing t
 
 from __future__ import annotations
 
+import heapq
 import threading
 import uuid
 from collections.abc import Callable
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import func
+from sqlalchemy import delete, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
@@ -48,6 +49,64 @@ def _stored_copy(raw: dict[str, Any], message_id: str, ts: int) -> dict[str, Any
     if not (raw.get("timestamp") or raw.get("originalTimestamp")):
         copy["timestamp"] = format_iso(ts)
     return copy
+
+
+class _Batch:
+    """One transaction of evaluation: the timers due up to `horizon` are read once into a
+    heap; timers scheduled meanwhile that fall due within it join the heap in memory."""
+
+    def __init__(
+        self,
+        service: Service,
+        session: Session,
+        horizon: int,
+        *,
+        inclusive: bool,
+        most: int = 10**9,
+    ) -> None:
+        self.service = service
+        self.session = session
+        self.world = DbWorld(session, service.clock.now_us())
+        self.evaluator = Evaluator(service._compiled, self.world, Options(capture_context=True))
+        self.made: list[tuple[list[Decision], int | None]] = []
+        self.horizon, self.inclusive = horizon, inclusive
+        due = col(TimerRow.due_at) <= horizon if inclusive else col(TimerRow.due_at) < horizon
+        rows = session.exec(
+            select(TimerRow)
+            .where(due)
+            .order_by(col(TimerRow.due_at), col(TimerRow.seq))
+            .limit(most)
+        ).all()
+        self.heap: list[tuple[int, int, Timer]] = [
+            (r.due_at, i, timer_from_row(r)) for i, r in enumerate(rows)
+        ]
+        self._seq = len(rows)
+        self.fired_keys: list[str] = []
+        self.world.on_schedule = self._schedule
+
+    def _schedule(self, timer: Timer) -> bool:
+        if timer.due < self.horizon or (self.inclusive and timer.due == self.horizon):
+            self._seq += 1
+            heapq.heappush(self.heap, (timer.due, self._seq, timer))
+            return True
+        return False
+
+    def fire(self, limit: int, *, inclusive: bool) -> int:
+        """Fire the held timers due before `limit` (or at it, with `inclusive`)."""
+        fired = 0
+        heap = self.heap
+        while heap and (heap[0][0] < limit or (inclusive and heap[0][0] == limit)):
+            _, _, timer = heapq.heappop(heap)
+            self.fired_keys.append(timer.key)
+            self.made.append((self.evaluator.on_timer(timer), None))
+            fired += 1
+        return fired
+
+    def commit(self) -> None:
+        if self.fired_keys:
+            self.session.execute(delete(TimerRow).where(col(TimerRow.key).in_(self.fired_keys)))
+        # Timers read but not fired (the batch ended first) stay in the table as they are.
+        self.service._commit(self.session, self.world, self.made)
 
 
 class Service:
@@ -97,118 +156,104 @@ class Service:
                 }
             )
         if rows:
+            unique = list({row["message_id"]: row for row in reversed(rows)}.values())[::-1]
+            result.duplicates += len(rows) - len(unique)
             insert = pg_insert if self.store.dialect == "postgresql" else sqlite_insert
+            stmt = (
+                insert(EventRow)
+                .on_conflict_do_nothing(index_elements=["message_id"])
+                .returning(col(EventRow.message_id))
+            )
             with self.store.session() as session:
-                for row in rows:
-                    stmt = (
-                        insert(EventRow)
-                        .values(**row)
-                        .on_conflict_do_nothing(index_elements=["message_id"])
-                        .returning(col(EventRow.seq))
-                    )
-                    if session.execute(stmt).first() is not None:
-                        result.accepted += 1
-                    else:
-                        result.duplicates += 1
+                # executemany with RETURNING: one cached statement, rows sent in bulk.
+                inserted = len(session.execute(stmt, unique).all())
                 session.commit()
+            result.accepted += inserted
+            result.duplicates += len(unique) - inserted
         return result
 
     # -- evaluation ----------------------------------------------------------------------
 
-    def process_pending(self, limit: int = 1000) -> int:
-        """Evaluate stored events in arrival order. Timers due before an event's time fire
+    def process_pending(self, limit: int = 100_000, batch: int = 500) -> int:
+        """Evaluate stored events in arrival order, up to `batch` events per transaction
+        (each batch commits whole or not at all). Timers due before an event's time fire
         first, as in a replay."""
         done = 0
         with self._lock:
             while done < limit:
                 with self.store.session() as session:
-                    row = session.exec(
+                    rows = session.exec(
                         select(EventRow)
                         .where(col(EventRow.status) == "pending")
                         .order_by(col(EventRow.seq))
-                        .limit(1)
-                    ).first()
-                if row is None:
-                    break
-                self._fire_timers(row.ts, inclusive=False)
-                self._evaluate_event(row.seq)
-                done += 1
+                        .limit(min(batch, limit - done))
+                    ).all()
+                    if not rows:
+                        break
+                    run = _Batch(self, session, max(row.ts for row in rows), inclusive=False)
+                    for row in rows:
+                        run.fire(row.ts, inclusive=False)
+                        event = normalize(orjson.loads(row.raw))
+                        run.made.append((run.evaluator.on_event(event) or [], row.received_at))
+                    session.execute(
+                        update(EventRow)
+                        .where(col(EventRow.seq).in_([row.seq for row in rows]))
+                        .values(status="done")
+                    )
+                    run.commit()
+                done += len(rows)
         return done
 
     def tick(self, now_us: int | None = None) -> int:
         """Fire every timer due at or before now (overdue ones keep their due time)."""
         now = self.clock.now_us() if now_us is None else now_us
-        with self._lock:
-            return self._fire_timers(now, inclusive=True)
-
-    def _fire_timers(self, limit: int, *, inclusive: bool) -> int:
         fired = 0
-        while True:
-            with self.store.session() as session:
-                condition = (
-                    col(TimerRow.due_at) <= limit if inclusive else col(TimerRow.due_at) < limit
-                )
-                row = session.exec(
-                    select(TimerRow)
-                    .where(condition)
-                    .order_by(col(TimerRow.due_at), col(TimerRow.seq))
-                    .limit(1)
-                ).first()
-                if row is None:
-                    return fired
-                timer = timer_from_row(row)
-                world = DbWorld(session, self.clock.now_us())
-                decisions = Evaluator(
-                    self._compiled, world, Options(capture_context=True)
-                ).on_timer(timer)
-                session.delete(row)
-                self._commit(session, world, decisions, None)
-            fired += 1
-
-    def _evaluate_event(self, seq: int | None) -> None:
-        with self.store.session() as session:
-            row = session.get(EventRow, seq)
-            if row is None or row.status != "pending":
-                return
-            event = normalize(orjson.loads(row.raw))
-            world = DbWorld(session, self.clock.now_us())
-            decisions = (
-                Evaluator(self._compiled, world, Options(capture_context=True)).on_event(event)
-                or []
-            )
-            row.status = "done"
-            session.add(row)
-            self._commit(session, world, decisions, row.received_at)
+        with self._lock:
+            while True:
+                with self.store.session() as session:
+                    run = _Batch(self, session, now, inclusive=True)
+                    if not run.heap:
+                        return fired
+                    fired += run.fire(now, inclusive=True)
+                    run.commit()
 
     def _commit(
-        self, session: Session, world: DbWorld, decisions: list[Decision], received_at: int | None
+        self, session: Session, world: DbWorld, made: list[tuple[list[Decision], int | None]]
     ) -> None:
         world.flush()
         now = self.clock.now_us()
-        for decision in decisions:
-            record = decision.record
-            has_message = record["action"] in ("notify", "send")
-            session.add(
-                DecisionRow(
-                    key=decision.key,
-                    at=now,
-                    prospect=record["prospect"],
-                    action=record["action"],
-                    rule=record["rule"],
-                    channel=record.get("channel"),
-                    record=orjson.dumps(record).decode(),
-                    context=orjson.dumps(decision.context).decode()
-                    if decision.context is not None
-                    else None,
-                    status="pending" if has_message else "skipped",
-                    next_attempt_at=now,
-                    created_at=now,
-                    received_at=received_at,
-                )
-            )
+        rows = [
+            {
+                "key": decision.key,
+                "at": now,
+                "prospect": decision.record["prospect"],
+                "action": decision.record["action"],
+                "rule": decision.record["rule"],
+                "channel": decision.record.get("channel"),
+                "record": orjson.dumps(decision.record).decode(),
+                "context": None
+                if decision.context is None
+                else orjson.dumps(decision.context).decode(),
+                "status": "pending"
+                if decision.record["action"] in ("notify", "send")
+                else "skipped",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "received_at": received_at,
+                "last_error": None,
+                "sent_at": None,
+            }
+            for decisions, received_at in made
+            for decision in decisions
+        ]
+        if rows:
+            session.execute(insert(DecisionRow), rows)
         session.commit()
-        if self.on_decisions is not None and decisions:
-            self.on_decisions(decisions, received_at)
+        if self.on_decisions is not None:
+            for decisions, received_at in made:
+                if decisions:
+                    self.on_decisions(decisions, received_at)
 
     # -- reading back ------------------------------------------------------------------------
 
