@@ -1,16 +1,20 @@
 """The `World` over one database transaction: the daemon's twin of `MemoryWorld`.
 
-States are loaded on first use and written back by `flush`, in the same transaction as the
-decisions and timers they go with.
+States and aliases a batch needs are read in one query each (`prefetch`), kept in memory
+while the batch is evaluated, and written back by `flush` with one bulk upsert, in the same
+transaction as the decisions and timers they go with.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import orjson
-from sqlalchemy import insert
-from sqlmodel import Session, col, delete, select
+from sqlalchemy import delete, insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col, select
 
 from engine.codec import decode, encode
 from engine.state import ProspectState, Timer
@@ -33,8 +37,28 @@ class DbWorld:
         self.on_schedule: Callable[[Timer], bool] | None = None  # True: handled in memory
         self._new_timers: list[Timer] = []
         self._states: dict[str, ProspectState] = {}
+        self._absent: set[str] = set()  # known not to have a stored state
         self._dropped: set[str] = set()
         self._aliases: dict[str, str | None] = {}
+        self._new_aliases: dict[str, str] = {}
+        self._upsert = (
+            pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        )
+
+    def prefetch(self, ids: Iterable[str]) -> None:
+        """Read the states and aliases of `ids` in one query each."""
+        wanted = [i for i in set(ids) if i not in self._aliases]
+        if not wanted:
+            return
+        aliases = self.session.exec(select(AliasRow).where(col(AliasRow.alias).in_(wanted))).all()
+        found = {a.alias: a.canonical for a in aliases}
+        for i in wanted:
+            self._aliases[i] = found.get(i)
+        targets = {found.get(i, i) for i in wanted} - set(self._states)
+        rows = self.session.exec(select(ProspectRow).where(col(ProspectRow.id).in_(targets))).all()
+        for row in rows:
+            self._states[row.id] = decode(orjson.loads(row.state))
+        self._absent.update(targets - {row.id for row in rows})
 
     def _alias(self, prospect: str) -> str | None:
         if prospect not in self._aliases:
@@ -52,10 +76,11 @@ class DbWorld:
     def get(self, prospect: str) -> ProspectState | None:
         if prospect in self._states:
             return self._states[prospect]
-        if prospect in self._dropped:
+        if prospect in self._dropped or prospect in self._absent:
             return None
         row = self.session.get(ProspectRow, prospect)
         if row is None:
+            self._absent.add(prospect)
             return None
         state = self._states[prospect] = decode(orjson.loads(row.state))
         return state
@@ -67,7 +92,7 @@ class DbWorld:
 
     def link(self, alias: str, canonical: str) -> None:
         self._aliases[alias] = canonical
-        self.session.merge(AliasRow(alias=alias, canonical=canonical))
+        self._new_aliases[alias] = canonical
 
     def drop(self, prospect: str) -> None:
         self._states.pop(prospect, None)
@@ -82,9 +107,41 @@ class DbWorld:
         return False  # the event table's unique messageId already dropped duplicates at ingest
 
     def flush(self) -> None:
-        """Write back every state this transaction touched, and the new timers."""
+        """Write back every state this transaction touched, new aliases and new timers."""
+        session = self.session
+        if self._dropped:
+            session.execute(delete(ProspectRow).where(col(ProspectRow.id).in_(list(self._dropped))))
+        if self._states:
+            rows: list[dict[str, Any]] = [
+                {
+                    "id": pid,
+                    "state": orjson.dumps(encode(state)).decode(),
+                    "stage": state.stage,
+                    "updated_at": self.now_us,
+                }
+                for pid, state in self._states.items()
+            ]
+            stmt = self._upsert(ProspectRow)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["id"],
+                set_={
+                    "state": stmt.excluded.state,
+                    "stage": stmt.excluded.stage,
+                    "updated_at": stmt.excluded.updated_at,
+                },
+            )
+            session.execute(stmt, rows)
+        if self._new_aliases:
+            stmt = self._upsert(AliasRow)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["alias"], set_={"canonical": stmt.excluded.canonical}
+            )
+            session.execute(
+                stmt, [{"alias": a, "canonical": c} for a, c in self._new_aliases.items()]
+            )
+            self._new_aliases = {}
         if self._new_timers:
-            self.session.execute(
+            session.execute(
                 insert(TimerRow),
                 [
                     {
@@ -97,17 +154,6 @@ class DbWorld:
                 ],
             )
             self._new_timers = []
-        for prospect in self._dropped:
-            self.session.execute(delete(ProspectRow).where(col(ProspectRow.id) == prospect))
-        for prospect, state in self._states.items():
-            self.session.merge(
-                ProspectRow(
-                    id=prospect,
-                    state=orjson.dumps(encode(state)).decode(),
-                    stage=state.stage,
-                    updated_at=self.now_us,
-                )
-            )
 
     def load_all_timers(self) -> list[Timer]:
         rows = self.session.exec(

@@ -191,9 +191,17 @@ class Service:
                     if not rows:
                         break
                     run = _Batch(self, session, max(row.ts for row in rows), inclusive=False)
-                    for row in rows:
+                    raws = [orjson.loads(row.raw) for row in rows]
+                    run.world.prefetch(
+                        str(raw[key])
+                        for raw in raws
+                        for key in ("userId", "anonymousId", "previousId")
+                        if raw.get(key)
+                    )
+                    run.world.prefetch(t.prospect for _, _, t in run.heap)
+                    for row, raw in zip(rows, raws, strict=True):
                         run.fire(row.ts, inclusive=False)
-                        event = normalize(orjson.loads(row.raw))
+                        event = normalize(raw)
                         run.made.append((run.evaluator.on_event(event) or [], row.received_at))
                     session.execute(
                         update(EventRow)
@@ -214,6 +222,7 @@ class Service:
                     run = _Batch(self, session, now, inclusive=True)
                     if not run.heap:
                         return fired
+                    run.world.prefetch(t.prospect for _, _, t in run.heap)
                     fired += run.fire(now, inclusive=True)
                     run.commit()
 
