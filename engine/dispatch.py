@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 import orjson
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from adapters.base import Adapter, Message
 from adapters.registry import adapter_class
@@ -166,13 +166,17 @@ def outbox(store: Store, status: str | None = None, limit: int = 100) -> list[De
         return list(session.exec(query).all())
 
 
+def _dead_letters(session: Session, key: str | None) -> list[DecisionRow]:
+    query = select(DecisionRow).where(col(DecisionRow.status) == "dead")
+    if key is not None:
+        query = query.where(col(DecisionRow.key) == key)
+    return list(session.exec(query).all())
+
+
 def retry_dead(store: Store, now_us: int, key: str | None = None) -> int:
     """Send dead letters again (all, or the one with `key`)."""
     with store.session() as session:
-        query = select(DecisionRow).where(col(DecisionRow.status) == "dead")
-        if key is not None:
-            query = query.where(col(DecisionRow.key) == key)
-        rows = session.exec(query).all()
+        rows = _dead_letters(session, key)
         for row in rows:
             row.status, row.attempts, row.next_attempt_at = "pending", 0, now_us
             session.add(row)
@@ -183,10 +187,7 @@ def retry_dead(store: Store, now_us: int, key: str | None = None) -> int:
 def drop_dead(store: Store, key: str | None = None) -> int:
     """Give up on dead letters (they stay in the table, marked `dropped`)."""
     with store.session() as session:
-        query = select(DecisionRow).where(col(DecisionRow.status) == "dead")
-        if key is not None:
-            query = query.where(col(DecisionRow.key) == key)
-        rows = session.exec(query).all()
+        rows = _dead_letters(session, key)
         for row in rows:
             row.status = "dropped"
             session.add(row)

@@ -154,45 +154,16 @@ def _merge(
             else:
                 lifecycle, lifecycle_at = rules.lifecycle, str(rules.lifecycle_pos)
     refs: list[tuple[str, Problem]] = []
-    template_names = templates.names()
+    known: dict[str, Any] = {
+        "channel": channels,
+        "template": templates.names(),
+        "sequence": sequences,
+    }
     for rules in files:
         for kind, name, where in rules.references:
-            if kind == "channel" and name not in channels:
-                refs.append(
-                    (
-                        kind,
-                        Problem(
-                            where.path,
-                            where.line,
-                            where.col,
-                            f"unknown channel {name!r}{did_you_mean(name, channels)}",
-                        ),
-                    )
-                )
-            elif kind == "template" and name not in template_names:
-                refs.append(
-                    (
-                        kind,
-                        Problem(
-                            where.path,
-                            where.line,
-                            where.col,
-                            f"unknown template {name!r}{did_you_mean(name, template_names)}",
-                        ),
-                    )
-                )
-            elif kind == "sequence" and name not in sequences:
-                refs.append(
-                    (
-                        kind,
-                        Problem(
-                            where.path,
-                            where.line,
-                            where.col,
-                            f"unknown sequence {name!r}{did_you_mean(name, sequences)}",
-                        ),
-                    )
-                )
+            if name not in known[kind]:
+                message = f"unknown {kind} {name!r}{did_you_mean(name, known[kind])}"
+                refs.append((kind, Problem(where.path, where.line, where.col, message)))
     merged = {
         "scoring": tuple(scoring),
         "triggers": tuple(triggers),
