@@ -62,7 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     explain = sub.add_parser("explain", help="why a prospect has its score, stage and sequences")
     explain.add_argument("prospect")
-    explain.add_argument("files", nargs="+", metavar="FILE")
+    explain.add_argument(
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="replay these events; without files, read the daemon's database",
+    )
+    explain.add_argument("--database-url", help="the daemon's database (default from config)")
     _rule_args(explain)
     explain.add_argument(
         "--at", type=_time, metavar="TIME", help="explain at TIME (default: the end)"
@@ -204,10 +210,28 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from engine.explain import explain_prospect, render_text
+
+    rules = _load(args)
+    if args.files:
+        world, at, rejected = _replayed_world(args, rules)
+    else:
+        world, at = _stored_world(args, args.prospect)
+        rejected = 0
+    report = explain_prospect(world, rules, args.prospect, at)
+    if report is None:
+        print(f"leadrules: no events for prospect {args.prospect!r}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        print(render_text(report))
+    return EXIT_REJECTED if rejected else EXIT_OK
+
+
+def _replayed_world(args: argparse.Namespace, rules: Any) -> tuple[Any, int, int]:
     from engine.replay import replay
     from engine.turn import Options
 
-    rules = _load(args)
     sources = _sources(args.files)
 
     class _Discard:
@@ -227,15 +251,30 @@ def cmd_explain(args: argparse.Namespace) -> int:
         for source in sources:
             source.close()
     at = result.end_at if result.end_at is not None else 0
-    report = explain_prospect(result.world, rules, args.prospect, at)
-    if report is None:
-        print(f"leadrules: no events for prospect {args.prospect!r}", file=sys.stderr)
-        return EXIT_ERROR
-    if args.json:
-        sys.stdout.write(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() + "\n")
-    else:
-        print(render_text(report))
-    return EXIT_REJECTED if result.stats.lines_rejected else EXIT_OK
+    return result.world, at, result.stats.lines_rejected
+
+
+def _stored_world(args: argparse.Namespace, prospect: str) -> tuple[Any, int]:
+    """The daemon's view of one prospect, read from its database into an in-memory world."""
+    from engine.clock import WallClock
+    from engine.db_world import DbWorld
+    from engine.memory_world import MemoryWorld
+
+    store = _store(args)
+    world = MemoryWorld()
+    with store.session() as session:
+        stored = DbWorld(session, 0)
+        canonical = stored.resolve(prospect)
+        if canonical != prospect:
+            world.link(prospect, canonical)
+        state = stored.get(canonical)
+        if state is not None:
+            world.states[canonical] = state
+            for timer in stored.load_all_timers():
+                if stored.resolve(timer.prospect) == canonical:
+                    world.schedule(timer)
+    store.dispose()
+    return world, args.at if args.at is not None else WallClock().now_us()
 
 
 def cmd_run(args: argparse.Namespace) -> int:

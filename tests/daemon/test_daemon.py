@@ -210,3 +210,17 @@ def test_sigterm_stops_gracefully_and_the_work_is_kept(daemon: Daemon, http: Htt
     daemon.start()  # whatever was not finished before the stop is finished now
     daemon.settle()
     assert [json.loads(r.body)["record"]["rule"] for r in http.requests] == ["demo-request"]
+
+
+def test_explain_reads_the_daemons_database(daemon: Daemon) -> None:
+    assert daemon.post("/v1/batch", {"batch": [
+        {"type": "identify", "userId": "u-x", "anonymousId": "anon-x", "traits": {"title": "VP Sales"}},
+        {"type": "track", "userId": "u-x", "event": "Demo Requested"},
+    ]}).status_code == 200
+    daemon.settle()
+    done = daemon.cli("explain", "anon-x", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["prospect"] == "u-x"
+    assert sorted(c["rule"] for c in report["contributions"]) == ["demo-requested", "senior-title"]
+    assert report["score"] == 60
