@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from engine.clauses import did_you_mean
 from engine.errors import ConfigError, Problem
 from engine.ruleset import Channel, Pos
+from engine.validation import validation_problems
 from engine.yamlsrc import load as load_yaml
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -81,25 +81,10 @@ def load_channels(config_dir: Path | None) -> tuple[dict[str, Channel], list[Pro
         try:
             model.model_validate(settings)
         except ValidationError as exc:
-            for problem in validation_problems_for(src, here, exc):
-                problems.append(problem)
+            problems += validation_problems(src, exc, model=model, prefix=here, noun="setting")
             continue
         channels[name] = Channel(name, adapter, settings, Pos(src.path, line, col))
     return channels, problems
-
-
-def validation_problems_for(src: Any, base: tuple[Any, ...], exc: ValidationError) -> list[Problem]:
-    out = []
-    for error in exc.errors():
-        loc = (*base, *error["loc"])
-        name = loc[-1]
-        if error["type"] == "extra_forbidden":
-            out.append(src.at(loc, f"unknown setting {name!r}", key=True))
-        elif error["type"] == "missing":
-            out.append(src.at(base, f"missing setting {name!r}"))
-        else:
-            out.append(src.at(loc, f"{name}: {error['msg']}"))
-    return out
 
 
 class IngestSettings(BaseModel):
@@ -153,4 +138,4 @@ def load_settings(config_dir: Path | None) -> Settings:
     try:
         return Settings.model_validate(src.data or {})
     except ValidationError as exc:
-        raise ConfigError(validation_problems_for(src, (), exc)) from None
+        raise ConfigError(validation_problems(src, exc, model=Settings, noun="setting")) from None
