@@ -1,1 +1,1 @@
-"""Delivery adapters: one module per channel behind `adapters.base.Adapter`."""
+"""Delivery adapters: one module per channel behind `leadrules.adapters.base.Adapter`."""

@@ -7,17 +7,14 @@ be delivered, such as a missing e-mail address); the dispatcher owns retries and
 
 from __future__ import annotations
 
-import os
-import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.errors import DeliveryError
-
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+from leadrules.engine.envrefs import MissingEnv, resolve
+from leadrules.engine.errors import DeliveryError
 
 
 @dataclass(frozen=True)
@@ -49,17 +46,13 @@ class AdapterSettings(BaseModel):
 
 def resolve_env(value: str, *, setting: str) -> str:
     """Replace `${VAR}` with the environment's value; a missing variable is a final error."""
-
-    def one(found: re.Match[str]) -> str:
-        name = found.group(1)
-        if name not in os.environ:
-            raise DeliveryError(
-                f"setting {setting!r} needs environment variable {name}, which is not set",
-                retryable=False,
-            )
-        return os.environ[name]
-
-    return _ENV_REF.sub(one, value)
+    try:
+        return resolve(value)
+    except MissingEnv as exc:
+        raise DeliveryError(
+            f"setting {setting!r} needs environment variable {exc.name}, which is not set",
+            retryable=False,
+        ) from None
 
 
 class Adapter(ABC):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Literal
 
-from adapters.base import Adapter, AdapterSettings, Message, Receipt
+from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt
 
 
 class ConsoleSettings(AdapterSettings):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from engine.errors import DeliveryError
+from leadrules.engine.errors import DeliveryError
 
 
 def post(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from adapters.base import Adapter, AdapterSettings, Message, Receipt
-from engine.errors import DeliveryError
+from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt
+from leadrules.engine.errors import DeliveryError
 
 
 class MemorySettings(AdapterSettings):

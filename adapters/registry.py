@@ -6,17 +6,17 @@ from __future__ import annotations
 from functools import cache
 from importlib.metadata import entry_points
 
-from adapters.base import Adapter
+from leadrules.adapters.base import Adapter
 
 GROUP = "leadrules.adapters"
 
 # The built-ins, so a source checkout that was never pip-installed still finds them.
 _BUILTIN = {
-    "console": "adapters.console:ConsoleAdapter",
-    "memory": "adapters.memory:MemoryAdapter",
-    "slack": "adapters.slack:SlackAdapter",
-    "smtp": "adapters.smtp:SmtpAdapter",
-    "webhook": "adapters.webhook:WebhookAdapter",
+    "console": "leadrules.adapters.console:ConsoleAdapter",
+    "memory": "leadrules.adapters.memory:MemoryAdapter",
+    "slack": "leadrules.adapters.slack:SlackAdapter",
+    "smtp": "leadrules.adapters.smtp:SmtpAdapter",
+    "webhook": "leadrules.adapters.webhook:WebhookAdapter",
 }
 
 

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import orjson
 
-from adapters.base import Adapter, AdapterSettings, Message, Receipt
-from adapters.http import post
+from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt
+from leadrules.adapters.http import post
 
 
 class SlackSettings(AdapterSettings):

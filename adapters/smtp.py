@@ -9,8 +9,8 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate
 
-from adapters.base import Adapter, AdapterSettings, Message, Receipt
-from engine.errors import DeliveryError
+from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt
+from leadrules.engine.errors import DeliveryError
 
 
 class SmtpSettings(AdapterSettings):

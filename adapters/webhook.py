@@ -11,8 +11,8 @@ import httpx
 import orjson
 from pydantic import Field
 
-from adapters.base import Adapter, AdapterSettings, Message, Receipt
-from adapters.http import post
+from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt, resolve_env
+from leadrules.adapters.http import post
 
 
 class WebhookSettings(AdapterSettings):
@@ -51,7 +51,10 @@ class WebhookAdapter(Adapter):
     def send(self, message: Message) -> Receipt:
         content = body(message)
         headers = {
-            **self.settings.headers,
+            **{
+                name: resolve_env(value, setting=f"headers.{name}")
+                for name, value in self.settings.headers.items()
+            },
             "Content-Type": "application/json",
             "Idempotency-Key": message.key,
         }

@@ -7,9 +7,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from engine.loader import load_rules
-from engine.sources import Source, ordered
-from engine.turn import Compiled
+from leadrules.engine.core.turn import Compiled
+from leadrules.engine.language.loader import load_rules
+from leadrules.engine.replay.sources import Source, ordered
 
 
 def main(paths: list[str], rules_dir: str = "rules") -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from engine.sources import Source, ordered
+from leadrules.engine.replay.sources import Source, ordered
 
 
 def main(paths: list[str]) -> int:

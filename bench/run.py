@@ -91,7 +91,7 @@ def replay_cmd(path: Path, *extra: str, rules: str = "rules") -> list[str]:
     return [
         PY,
         "-m",
-        "engine.cli",
+        "leadrules.engine.cli",
         "replay",
         str(path),
         "--rules",

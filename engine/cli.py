@@ -14,8 +14,8 @@ from typing import IO, Any
 
 import orjson
 
-from engine.errors import LeadrulesError, Problem, RuleError
-from engine.timefmt import parse_timestamp
+from leadrules.engine.errors import LeadrulesError, Problem, RuleError
+from leadrules.engine.timefmt import parse_timestamp
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
 
@@ -133,7 +133,7 @@ def _warn(problems: list[Problem]) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from engine.loader import check
+    from leadrules.engine.language.loader import check
 
     problems = check(Path(args.rules), Path(args.config))
     for problem in problems:
@@ -146,14 +146,14 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from engine.schema import json_schema
+    from leadrules.engine.language.schema import json_schema
 
     sys.stdout.write(orjson.dumps(json_schema(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return EXIT_OK
 
 
 def _load(args: argparse.Namespace) -> Any:
-    from engine.loader import load_rules
+    from leadrules.engine.language.loader import load_rules
 
     rules, warnings = load_rules(Path(args.rules), Path(args.config), references="warn")
     _warn(warnings)
@@ -161,7 +161,7 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _sources(files: list[str]) -> list[Any]:
-    from engine.sources import Source
+    from leadrules.engine.replay.sources import Source
 
     for name in files:
         if name != "-" and not Path(name).is_file():
@@ -170,8 +170,8 @@ def _sources(files: list[str]) -> list[Any]:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from engine.replay import StrictStop, replay
-    from engine.summary import Progress, print_summary
+    from leadrules.engine.replay.dry_run import StrictStop, replay
+    from leadrules.engine.replay.summary import Progress, print_summary
 
     rules = _load(args)
     sources = _sources(args.files)
@@ -209,7 +209,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from engine.explain import explain_prospect, render_text
+    from leadrules.engine.replay.explain import explain_prospect, render_text
 
     rules = _load(args)
     if args.files:
@@ -229,8 +229,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def _replayed_world(args: argparse.Namespace, rules: Any) -> tuple[Any, int, int]:
-    from engine.replay import replay
-    from engine.turn import Options
+    from leadrules.engine.core.turn import Options
+    from leadrules.engine.replay.dry_run import replay
 
     sources = _sources(args.files)
 
@@ -256,9 +256,9 @@ def _replayed_world(args: argparse.Namespace, rules: Any) -> tuple[Any, int, int
 
 def _stored_world(args: argparse.Namespace, prospect: str) -> tuple[Any, int]:
     """The daemon's view of one prospect, read from its database into an in-memory world."""
-    from engine.clock import WallClock
-    from engine.db_world import DbWorld
-    from engine.memory_world import MemoryWorld
+    from leadrules.engine.clock import WallClock
+    from leadrules.engine.daemon.db_world import DbWorld
+    from leadrules.engine.replay.memory_world import MemoryWorld
 
     store = _store(args)
     world = MemoryWorld()
@@ -278,7 +278,7 @@ def _stored_world(args: argparse.Namespace, prospect: str) -> tuple[Any, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from engine.daemon import Daemon, Options, configure_logging
+    from leadrules.engine.daemon.runtime import Daemon, Options, configure_logging
 
     configure_logging()
     daemon = Daemon(
@@ -305,8 +305,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _store(args: argparse.Namespace) -> Any:
-    from engine.config import load_settings
-    from engine.store import Store
+    from leadrules.engine.daemon.store import Store
+    from leadrules.engine.language.settings import load_settings
 
     url = args.database_url or load_settings(Path(args.config)).database_url
     store = Store(url)
@@ -315,8 +315,8 @@ def _store(args: argparse.Namespace) -> Any:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from engine.clock import WallClock
-    from engine.service import Service
+    from leadrules.engine.clock import WallClock
+    from leadrules.engine.daemon.service import Service
 
     rules = _load(args)
     service = Service(_store(args), rules, WallClock())
@@ -331,9 +331,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
-    from engine.clock import WallClock
-    from engine.dispatch import drop_dead, outbox, retry_dead
-    from engine.timefmt import format_iso
+    from leadrules.engine.clock import WallClock
+    from leadrules.engine.daemon.dispatch import drop_dead, outbox, retry_dead
+    from leadrules.engine.timefmt import format_iso
 
     store = _store(args)
     if args.action == "retry":

@@ -14,11 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.loader import load_rules
-from engine.replay import ReplayResult, replay
-from engine.sources import Source
-from engine.timefmt import parse_timestamp
-from engine.turn import Options
+from leadrules.engine.core.turn import Options
+from leadrules.engine.language.loader import load_rules
+from leadrules.engine.replay.dry_run import ReplayResult, replay
+from leadrules.engine.replay.sources import Source
+from leadrules.engine.timefmt import parse_timestamp
 
 CHANNELS = """\
 channels:

@@ -6,10 +6,10 @@ import io
 import json
 from pathlib import Path
 
-from engine.loader import check, load_rules
-from engine.replay import replay
-from engine.sources import Source
-from engine.timefmt import parse_timestamp
+from leadrules.engine.language.loader import check, load_rules
+from leadrules.engine.replay.dry_run import replay
+from leadrules.engine.replay.sources import Source
+from leadrules.engine.timefmt import parse_timestamp
 
 ROOT = Path(__file__).resolve().parents[1]
 

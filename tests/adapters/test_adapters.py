@@ -8,12 +8,12 @@ import json
 
 import pytest
 
-from adapters.base import Message
-from adapters.memory import MemoryAdapter
-from adapters.slack import SlackAdapter
-from adapters.smtp import SmtpAdapter
-from adapters.webhook import WebhookAdapter
-from engine.errors import DeliveryError
+from leadrules.adapters.base import Message
+from leadrules.adapters.memory import MemoryAdapter
+from leadrules.adapters.slack import SlackAdapter
+from leadrules.adapters.smtp import SmtpAdapter
+from leadrules.adapters.webhook import WebhookAdapter
+from leadrules.engine.errors import DeliveryError
 from tests.receivers import HttpReceiver, SmtpReceiver, free_port
 
 pytestmark = pytest.mark.integration

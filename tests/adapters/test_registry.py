@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from adapters import registry
-from adapters.base import Message
+from leadrules.adapters import registry
+from leadrules.adapters.base import Message
 
 PLUGIN = """
-from adapters.base import Adapter, AdapterSettings, Receipt
+from leadrules.adapters.base import Adapter, AdapterSettings, Receipt
 
 class PigeonSettings(AdapterSettings):
     loft: str
@@ -57,7 +57,7 @@ def test_an_adapter_from_another_package_is_found_by_entry_point(
 def test_channels_can_use_the_plugin_and_check_validates_its_settings(
     plugin: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from engine.config import load_channels
+    from leadrules.engine.language.channels import load_channels
 
     config = tmp_path / "config"
     config.mkdir()

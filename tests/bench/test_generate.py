@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bench.generate import generate
 from bench.rulegen import rules_yaml
-from engine.events import normalize
-from engine.loader import load_rules
+from leadrules.engine.core.events import normalize
+from leadrules.engine.language.loader import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -57,7 +57,7 @@ class Daemon:
         )
         log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli", "run"],
+            [sys.executable, "-m", "leadrules.engine.cli", "run"],
             cwd=self.root,
             env=env,
             stdout=log,
@@ -109,7 +109,7 @@ class Daemon:
     def cli(self, *args: str) -> subprocess.CompletedProcess[bytes]:
         env = dict(os.environ, PYTHONPATH=str(ROOT))
         return subprocess.run(
-            [sys.executable, "-m", "engine.cli", *args],
+            [sys.executable, "-m", "leadrules.engine.cli", *args],
             cwd=self.root,
             env=env,
             capture_output=True,

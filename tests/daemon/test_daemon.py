@@ -213,10 +213,23 @@ def test_sigterm_stops_gracefully_and_the_work_is_kept(daemon: Daemon, http: Htt
 
 
 def test_explain_reads_the_daemons_database(daemon: Daemon) -> None:
-    assert daemon.post("/v1/batch", {"batch": [
-        {"type": "identify", "userId": "u-x", "anonymousId": "anon-x", "traits": {"title": "VP Sales"}},
-        {"type": "track", "userId": "u-x", "event": "Demo Requested"},
-    ]}).status_code == 200
+    assert (
+        daemon.post(
+            "/v1/batch",
+            {
+                "batch": [
+                    {
+                        "type": "identify",
+                        "userId": "u-x",
+                        "anonymousId": "anon-x",
+                        "traits": {"title": "VP Sales"},
+                    },
+                    {"type": "track", "userId": "u-x", "event": "Demo Requested"},
+                ]
+            },
+        ).status_code
+        == 200
+    )
     daemon.settle()
     done = daemon.cli("explain", "anon-x", "--json")
     assert done.returncode == 0, done.stderr

@@ -10,17 +10,17 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from adapters.memory import MemoryAdapter
-from engine.clock import SimulatedClock
-from engine.dispatch import Dispatcher, drop_dead, outbox, retry_dead
-from engine.loader import load_rules
-from engine.replay import replay
-from engine.ruleset import Channel
-from engine.service import Service
-from engine.sources import Source
-from engine.store import DecisionRow, EventRow, Store
-from engine.templates import TemplateSet
-from engine.timefmt import US_PER_S, parse_timestamp
+from leadrules.adapters.memory import MemoryAdapter
+from leadrules.engine.clock import SimulatedClock
+from leadrules.engine.core.ruleset import Channel
+from leadrules.engine.daemon.dispatch import Dispatcher, drop_dead, outbox, retry_dead
+from leadrules.engine.daemon.service import Service
+from leadrules.engine.daemon.store import DecisionRow, EventRow, Store
+from leadrules.engine.language.loader import load_rules
+from leadrules.engine.language.templates import TemplateSet
+from leadrules.engine.replay.dry_run import replay
+from leadrules.engine.replay.sources import Source
+from leadrules.engine.timefmt import US_PER_S, parse_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "events.jsonl"
@@ -116,7 +116,7 @@ def test_a_crash_during_evaluation_loses_nothing_and_writes_nothing(
     first = events()[:8]
     unique = len({e["messageId"] for e in first})
     service.ingest(first)
-    import engine.service as module
+    import leadrules.engine.daemon.service as module
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("power cut")

@@ -1,0 +1,155 @@
+"""The evaluator: one event or one timer in, decision records out. Replay and daemon share it.
+
+Order for one event (contract "Scoring", "Lifecycle", "Triggers", "Sequences"): identity and
+traits, scoring, the stage change scoring causes (and its `on_mql`), sales feedback, sequence
+exits, then triggers. Within each step, rules run in file order.
+"""
+
+from __future__ import annotations
+
+from leadrules.engine.core import identity, lifecycle, scoring, sequences, triggers
+from leadrules.engine.core.events import Event
+from leadrules.engine.core.ruleset import RuleSet
+from leadrules.engine.core.state import RECENT_EVENTS, Decision, ProspectState, Timer
+from leadrules.engine.core.turn import Compiled, Options, Turn, World
+
+
+class Evaluator:
+    """Applies a compiled rule set to events and timers against a `World`."""
+
+    def __init__(self, compiled: Compiled, world: World, options: Options | None = None) -> None:
+        self.compiled = compiled
+        self.world = world
+        self.options = options or Options()
+
+    @classmethod
+    def for_rules(
+        cls,
+        rules: RuleSet,
+        world: World,
+        *,
+        matcher: str = "python",
+        options: Options | None = None,
+    ) -> Evaluator:
+        return cls(Compiled.build(rules, matcher), world, options)
+
+    def on_event(self, event: Event) -> list[Decision] | None:
+        """Evaluate one event. Returns None for a duplicate `messageId` (ignored)."""
+        world = self.world
+        if world.seen(event.message_id):
+            return None
+        at = event.ts
+        compiled = self.compiled
+        state, before, merged = self._identity(event)
+        turn = Turn(compiled, world, self.options, state, at, event.message_id)
+        if at > state.last_at:
+            state.last_at = at
+
+        kind = event.type
+        traits_changed = merged
+        if kind == "identify" and event.traits:
+            if before is None:
+                before = state.score(at)
+            traits_changed = self._set_traits(state, event) or traits_changed
+        if traits_changed:
+            scoring.refresh_fit(turn, event)
+        described = scoring.describe_event(event)
+        if kind == "track" or kind == "page":
+            recent = state.recent
+            recent.append(described)
+            if len(recent) > RECENT_EVENTS:
+                del recent[0]
+            if kind == "track" and event.event == "Unsubscribed":
+                state.unsubscribed = True
+
+        matched_list = compiled.matcher.match(event, state.traits)
+        n_behaviour = compiled.n_behaviour
+        if matched_list and matched_list[0] < n_behaviour:
+            if before is None:
+                before = state.score(at)
+            behaviour = compiled.behaviour
+            for index in matched_list:
+                if index >= n_behaviour:
+                    break
+                scoring.award(turn, behaviour[index][1], event, described)
+        if before is not None:  # only points or traits can move the score here
+            lifecycle.check_mql(turn, before)
+        if kind == "track" and event.event in lifecycle.FEEDBACK:
+            lifecycle.on_feedback(turn, event)
+        if matched_list:
+            matched = set(matched_list)
+            if state.enrolments:
+                sequences.exit_on_event(turn, matched)
+            triggers.cancel_absences(turn, matched)
+            for index, trigger in compiled.trigger_when:
+                if index in matched:
+                    triggers.consider(turn, trigger)
+        if state.inactive > 32 and not self.options.keep_history:
+            scoring.compact(state)
+        return turn.decisions
+
+    def on_timer(self, timer: Timer) -> list[Decision]:
+        """Evaluate one due timer at its due time."""
+        world = self.world
+        state = world.get(world.resolve(timer.prospect))
+        if state is None:
+            return []
+        turn = Turn(self.compiled, world, self.options, state, timer.due, f"timer:{timer.key}")
+        kind = timer.kind
+        if kind == "step":
+            sequences.on_step_timer(turn, timer)
+        elif kind == "sla":
+            lifecycle.on_sla_timer(turn, timer)
+        elif kind == "absence":
+            triggers.on_absence_timer(turn, timer)
+        elif kind == "expiry":
+            if state.expiry_check is None or state.expiry_check[1] != timer.token:
+                return turn.decisions  # superseded by an earlier check
+            state.expiry_check = None
+            state.expire(timer.due, before=True)
+            lifecycle.check_mql(turn, state.fit_points + state.behaviour_points)
+            following = scoring.next_negative_expiry(state, timer.due)
+            if following is not None:
+                scoring.schedule_expiry_check(turn, following)
+        return turn.decisions
+
+    def _identity(self, event: Event) -> tuple[ProspectState, int | None, bool]:
+        """Resolve the event's prospect, merging an anonymous id it links to a known one.
+        Returns the state, the score before this event when a merge happened (else None:
+        it is computed only if something may change it), and whether a merge happened."""
+        world, at = self.world, event.ts
+        prospect = world.resolve(event.prospect)
+        state = world.get(prospect)
+        kind = event.type
+        if kind != "identify" and kind != "alias":
+            return (state or world.create(prospect)), None, False
+        link = None
+        if kind == "identify" and event.user_id and event.anonymous_id:
+            link = event.anonymous_id
+        elif kind == "alias" and event.previous_id:
+            link = event.previous_id
+        if link is None or link == prospect or world.resolve(link) != link:
+            return (state or world.create(prospect)), None, False
+        other = world.get(link)
+        world.link(link, prospect)
+        if other is None:
+            return (state or world.create(prospect)), None, False
+        before = (state or other).score(at)
+        if state is None:
+            state = world.create(prospect)
+        identity.merge(state, other)
+        world.drop(link)
+        return state, before, True
+
+    @staticmethod
+    def _set_traits(state: ProspectState, event: Event) -> bool:
+        """`identify` merges traits; a later-timestamped value wins."""
+        changed = False
+        at = event.ts
+        for key, value in event.traits.items():
+            if at >= state.trait_at.get(key, at):
+                if state.traits.get(key, ...) != value:
+                    changed = True
+                state.traits[key] = value
+                state.trait_at[key] = at
+        return changed

@@ -1,0 +1,79 @@
+"""The lifecycle: lead -> mql -> sal -> sql -> customer, and recycled (contract "Lifecycle")."""
+
+from __future__ import annotations
+
+from leadrules.engine.core import actions, scoring, sequences
+from leadrules.engine.core.events import Event
+from leadrules.engine.core.state import StageChange, Timer
+from leadrules.engine.core.turn import Turn
+
+# Sales feedback events and the stages each one may move a prospect from.
+_BEFORE_CUSTOMER = frozenset({"lead", "mql", "sal", "sql", "recycled"})
+FEEDBACK = {
+    "Lead Accepted": ("sal", frozenset({"mql"})),
+    "Lead Qualified": ("sql", frozenset({"lead", "mql", "sal", "recycled"})),
+    "Deal Won": ("customer", _BEFORE_CUSTOMER),
+    "Lead Rejected": ("recycled", frozenset({"lead", "mql", "sal", "sql"})),
+}
+
+
+def set_stage(turn: Turn, stage: str, reason: str | None = None) -> None:
+    """Move to `stage`: a `set_stage` record, then the sequences that exit on it end."""
+    state = turn.state
+    leaving_mql = state.stage == "mql"
+    state.stage = stage
+    state.history.append(StageChange(turn.at, stage, f"lifecycle.{stage}", reason))
+    if leaving_mql:
+        state.sla_token = None  # accepted, rejected or moved on: the SLA no longer applies
+    turn.emit("set_stage", f"lifecycle.{stage}")
+    sequences.exit_on_stage(turn)
+
+
+def check_mql(turn: Turn, before: int) -> None:
+    """A lead or recycled prospect whose score reaches the threshold from below becomes mql."""
+    lifecycle = turn.rules.lifecycle
+    threshold = lifecycle.mql_threshold
+    state = turn.state
+    if threshold is None or state.stage not in ("lead", "recycled"):
+        return
+    if not (before < threshold <= state.score(turn.at)):
+        return
+    set_stage(turn, "mql")
+    within = lifecycle.sla_accept_within_us
+    if within is not None:
+        state.sla_token = state.new_token()
+        turn.schedule(Timer(turn.at + within, state.id, "sla", state.sla_token))
+    actions.run(turn, lifecycle.on_mql, "lifecycle.mql")
+
+
+def on_feedback(turn: Turn, event: Event) -> None:
+    """Sales feedback (`Lead Accepted`, `Lead Rejected`, ...) moves the stage."""
+    name = event.event or ""
+    if name not in FEEDBACK:
+        return
+    target, sources = FEEDBACK[name]
+    state = turn.state
+    if name == "Lead Rejected":
+        reason = event.properties.get("reason")
+        if state.stage == "customer":
+            return
+        state.reject_reason = None if reason is None else str(reason)
+        if state.stage not in sources:
+            return  # already recycled: the reason is kept, nothing else happens
+        set_stage(turn, "recycled", state.reject_reason)
+        lifecycle = turn.rules.lifecycle
+        if lifecycle.reset_score_on_reject:
+            scoring.clear_behaviour(state, turn.options.keep_history)
+        actions.run(turn, lifecycle.on_reject, "lifecycle.recycled")
+        return
+    if state.stage in sources:
+        set_stage(turn, target)
+
+
+def on_sla_timer(turn: Turn, timer: Timer) -> None:
+    """`sla.accept_within` passed and the prospect is still an unanswered mql."""
+    state = turn.state
+    if state.stage != "mql" or state.sla_token != timer.token:
+        return
+    state.sla_token = None  # on_breach runs once
+    actions.run(turn, turn.rules.lifecycle.on_breach, "lifecycle.sla")

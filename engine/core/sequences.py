@@ -1,0 +1,100 @@
+"""Nurture sequences: enrolment, steps, waits and `exit_when`.
+
+Contract "Sequences": steps run in order; a `wait` pauses; the steps up to the first wait are
+decided at once, right after the `start_sequence` record. The enrolment ends after the last
+step (no record) or when an `exit_when` entry matches (a `stop_sequence` record).
+"""
+
+from __future__ import annotations
+
+from leadrules.engine.core.state import Enrolment, Timer
+from leadrules.engine.core.turn import Turn
+
+
+def start(turn: Turn, name: str, rule: str) -> None:
+    """`start_sequence`: enrol unless already enrolled (then nothing, and no record)."""
+    state = turn.state
+    if name in state.enrolments:
+        return
+    enrolment = Enrolment(name, state.new_token(), turn.at, turn.origin)
+    state.enrolments[name] = enrolment
+    turn.emit("start_sequence", rule, sequence=name)
+    if _stage_exits(turn, name):
+        # Already in a stage the sequence exits on: the enrolment ends at once.
+        stop(turn, name, f"sequence:{name}")
+        return
+    run_steps(turn, enrolment)
+
+
+def stop(turn: Turn, name: str, rule: str) -> None:
+    """Leave a sequence; a `stop_sequence` record only when the prospect was enrolled."""
+    if turn.state.enrolments.pop(name, None) is not None:
+        turn.emit("stop_sequence", rule, sequence=name)
+
+
+def run_steps(turn: Turn, enrolment: Enrolment) -> None:
+    """Run steps from `enrolment.next_step` up to the next wait (or the end)."""
+    state = turn.state
+    sequence = turn.rules.sequences[enrolment.sequence]
+    steps = sequence.steps
+    rule = f"sequence:{sequence.name}"
+    while enrolment.next_step < len(steps):
+        index = enrolment.next_step
+        step = steps[index]
+        enrolment.next_step += 1
+        if step.kind == "wait":
+            assert step.wait_us is not None
+            turn.schedule(
+                Timer(
+                    turn.at + step.wait_us,
+                    state.id,
+                    "step",
+                    enrolment.token,
+                    sequence.name,
+                    index + 1,
+                )
+            )
+            return
+        if step.kind == "send" and state.unsubscribed:
+            continue  # contract: a suppressed send is not a decision
+        turn.emit(
+            step.kind,
+            rule,
+            channel=step.channel,
+            template=step.template,
+            sequence=sequence.name,
+            step=index + 1,
+        )
+    # The natural end writes no record.
+    if state.enrolments.get(sequence.name) is enrolment:
+        del state.enrolments[sequence.name]
+
+
+def on_step_timer(turn: Turn, timer: Timer) -> None:
+    """A wait is over: continue the enrolment if it is still the one that waited."""
+    enrolment = turn.state.enrolments.get(timer.name)
+    if enrolment is None or enrolment.token != timer.token:
+        return
+    run_steps(turn, enrolment)
+
+
+def _stage_exits(turn: Turn, name: str) -> bool:
+    return any(test(turn.state.stage) for test in turn.compiled.stage_exits.get(name, ()))
+
+
+def exit_on_stage(turn: Turn) -> None:
+    """After a stage change: end the enrolments whose `exit_when` names the new stage."""
+    for name in list(turn.state.enrolments):
+        if _stage_exits(turn, name):
+            stop(turn, name, f"sequence:{name}")
+
+
+def exit_on_event(turn: Turn, matched: set[int]) -> None:
+    """End the enrolments an `exit_when` event entry matches. An enrolment made while
+    handling this same event is not ended by it."""
+    exits = turn.compiled.exit_matches
+    for name, enrolment in list(turn.state.enrolments.items()):
+        if enrolment.origin == turn.origin:
+            continue
+        if any(i in matched for i in exits.get(name, ())):
+            stop(turn, name, f"sequence:{name}")

@@ -1,0 +1,195 @@
+"""The outbox dispatcher: delivers each decision through its channel's adapter, at least once,
+with the same idempotency key on every attempt; retries with exponential backoff and full
+jitter; a dead letter after `max_attempts`. The retry policy lives here and only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from typing import Any, Literal
+
+import orjson
+from sqlmodel import Session, col, select
+
+from leadrules.adapters.base import Adapter, Message
+from leadrules.adapters.registry import adapter_class
+from leadrules.engine.clock import Clock
+from leadrules.engine.core.ruleset import RuleSet
+from leadrules.engine.daemon.store import DecisionRow, Store
+from leadrules.engine.errors import DeliveryError
+from leadrules.engine.language.templates import TemplateSet
+from leadrules.engine.timefmt import US_PER_S
+
+log = logging.getLogger("leadrules.dispatch")
+OnDelivered = Callable[[DecisionRow, int], None]
+OnFailed = Callable[[DecisionRow, str, bool], None]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        rules: RuleSet,
+        templates: TemplateSet,
+        clock: Clock,
+        *,
+        max_attempts: int = 8,
+        backoff_base_us: int = 2 * US_PER_S,
+        backoff_max_us: int = 600 * US_PER_S,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_attempts = max_attempts
+        self.backoff_base_us = backoff_base_us
+        self.backoff_max_us = backoff_max_us
+        self.rng = rng or random.Random()
+        self.on_delivered: OnDelivered | None = None
+        self.on_failed: OnFailed | None = None
+        self._adapters: dict[str, Adapter] = {}
+        self.use_rules(rules, templates)
+
+    def use_rules(self, rules: RuleSet, templates: TemplateSet) -> None:
+        """New channels and templates (after a reload); adapters are built again on use."""
+        self.close()
+        self.rules = rules
+        self.templates = templates
+
+    def _adapter(self, channel: str) -> Adapter:
+        if channel not in self._adapters:
+            spec = self.rules.channels.get(channel)
+            if spec is None:
+                raise DeliveryError(f"unknown channel {channel!r}", retryable=False)
+            self._adapters[channel] = adapter_class(spec.adapter)(channel, spec.settings)
+        return self._adapters[channel]
+
+    def message(self, row: DecisionRow) -> Message:
+        record = orjson.loads(row.record)
+        context: dict[str, Any] = orjson.loads(row.context) if row.context else {}
+        template = record.get("template")
+        subject, body = None, ""
+        if template is not None and template in self.templates.names():
+            try:
+                subject, body = self.templates.render(template, context)
+            except Exception as exc:  # a template error is the message's, not the daemon's
+                raise DeliveryError(
+                    f"template {template!r} failed: {exc}", retryable=False
+                ) from exc
+        elif template is not None:
+            raise DeliveryError(f"unknown template {template!r}", retryable=False)
+        if subject is None:
+            subject = f"{record['action']}: {record['prospect']} ({record['rule']})"
+        audience: Literal["sales", "prospect"] = (
+            "prospect" if record["action"] == "send" else "sales"
+        )
+        email = (context.get("traits") or {}).get("email")
+        return Message(
+            key=row.key,
+            channel=record.get("channel") or "",
+            audience=audience,
+            record=record,
+            subject=subject,
+            text=body,
+            to=email if audience == "prospect" else None,
+            context=context,
+        )
+
+    def backoff(self, attempts: int) -> int:
+        """Full jitter: uniform in [0, min(max, base * 2**attempts)]."""
+        ceiling = min(self.backoff_max_us, self.backoff_base_us * (2 ** min(attempts, 30)))
+        return int(self.rng.uniform(0, ceiling))
+
+    def drain(self, limit: int = 100) -> int:
+        """Deliver due messages; the number attempted."""
+        now = self.clock.now_us()
+        with self.store.session() as session:
+            rows = session.exec(
+                select(DecisionRow)
+                .where(
+                    col(DecisionRow.status) == "pending", col(DecisionRow.next_attempt_at) <= now
+                )
+                .order_by(col(DecisionRow.seq))
+                .limit(limit)
+            ).all()
+        for row in rows:
+            self._attempt(row)
+        return len(rows)
+
+    def _attempt(self, row: DecisionRow) -> None:
+        error: DeliveryError | None = None
+        try:
+            message = self.message(row)
+            self._adapter(row.channel or "").send(message)
+        except DeliveryError as exc:
+            error = exc
+        except Exception as exc:  # an adapter bug or an unmapped failure: try again later
+            log.exception("adapter raised for %s", row.key)
+            error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+        now = self.clock.now_us()
+        with self.store.session() as session:
+            current = session.get(DecisionRow, row.seq)
+            if current is None or current.status != "pending":
+                return
+            current.attempts += 1
+            if error is None:
+                current.status, current.sent_at, current.last_error = "sent", now, None
+            else:
+                current.last_error = str(error)
+                if not error.retryable or current.attempts >= self.max_attempts:
+                    current.status = "dead"
+                else:
+                    current.next_attempt_at = now + self.backoff(current.attempts)
+            session.add(current)
+            session.commit()
+        if error is None:
+            if self.on_delivered is not None:
+                self.on_delivered(current, now)
+        else:
+            log.warning("delivery of %s failed (%s): %s", row.key, current.status, error)
+            if self.on_failed is not None:
+                self.on_failed(current, str(error), current.status == "dead")
+
+    def close(self) -> None:
+        for adapter in self._adapters.values():
+            adapter.close()
+        self._adapters = {}
+
+
+def outbox(store: Store, status: str | None = None, limit: int = 100) -> list[DecisionRow]:
+    """Decisions in the outbox, newest first (for `leadrules outbox`)."""
+    with store.session() as session:
+        query = select(DecisionRow).order_by(col(DecisionRow.seq).desc()).limit(limit)
+        if status is not None:
+            query = query.where(col(DecisionRow.status) == status)
+        return list(session.exec(query).all())
+
+
+def _dead_letters(session: Session, key: str | None) -> list[DecisionRow]:
+    query = select(DecisionRow).where(col(DecisionRow.status) == "dead")
+    if key is not None:
+        query = query.where(col(DecisionRow.key) == key)
+    return list(session.exec(query).all())
+
+
+def retry_dead(store: Store, now_us: int, key: str | None = None) -> int:
+    """Send dead letters again (all, or the one with `key`)."""
+    with store.session() as session:
+        rows = _dead_letters(session, key)
+        for row in rows:
+            row.status, row.attempts, row.next_attempt_at = "pending", 0, now_us
+            session.add(row)
+        session.commit()
+        return len(rows)
+
+
+def drop_dead(store: Store, key: str | None = None) -> int:
+    """Give up on dead letters (they stay in the table, marked `dropped`)."""
+    with store.session() as session:
+        rows = _dead_letters(session, key)
+        for row in rows:
+            row.status = "dropped"
+            session.add(row)
+        session.commit()
+        return len(rows)

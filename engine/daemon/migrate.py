@@ -1,0 +1,26 @@
+"""Schema migrations with Alembic, run programmatically at start-up (`Store.migrate`).
+
+The migrations are the package `leadrules.engine.daemon.migrations`, shipped in the wheel
+with their `script.py.mako`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Engine
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the database behind `engine` to `revision` (the newest by default)."""
+    command.upgrade(config(engine), revision)

@@ -1,0 +1,1 @@
+"""The rule language: YAML with positions, the pydantic models of rule files, compilation to a `RuleSet`, cross-reference checks, templates, the JSON Schema and the channel settings — everything `leadrules check` needs."""

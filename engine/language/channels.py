@@ -1,0 +1,82 @@
+"""`config/channels.yaml`: where messages go, each channel checked by its adapter's settings
+model. `${ENV_VAR}` strings are kept as written and resolved only when something is sent
+(`leadrules.engine.envrefs`), so a replay needs no secret."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from leadrules.engine.core.ruleset import Channel, Pos
+from leadrules.engine.errors import Problem
+from leadrules.engine.language.clauses import did_you_mean
+from leadrules.engine.language.validation import validation_problems
+from leadrules.engine.language.yaml_source import load as load_yaml
+
+
+def shown_path(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)
+
+
+def load_channels(config_dir: Path | None) -> tuple[dict[str, Channel], list[Problem]]:
+    """`config/channels.yaml` -> channels, each validated by its adapter's settings model.
+    No directory or no file: no channels."""
+    from leadrules.adapters.registry import adapter_class, adapter_names
+
+    if config_dir is None:
+        return {}, []
+    path = Path(config_dir) / "channels.yaml"
+    if not path.is_file():
+        return {}, []
+    src, problems = load_yaml(path, shown_path(path))
+    if problems:
+        return {}, problems
+    data = src.data or {}
+    if not isinstance(data, dict) or set(data) - {"channels"}:
+        extra = sorted(set(data) - {"channels"}) if isinstance(data, dict) else []
+        where = ("channels" if not extra else extra[0],)
+        message = f"unknown key {extra[0]!r}" if extra else "channels.yaml holds `channels:`"
+        return {}, [src.at(where, message, key=bool(extra))]
+    channels: dict[str, Channel] = {}
+    for name, spec in (data.get("channels") or {}).items():
+        here = ("channels", name)
+        line, col = src.keys.get(here, (1, 1))
+        if not isinstance(spec, dict):
+            problems.append(src.at(here, f"channel {name!r} must be a mapping with `adapter`"))
+            continue
+        adapter = spec.get("adapter")
+        if adapter is None:
+            problems.append(
+                src.at(
+                    here, f"channel {name!r} needs `adapter` (one of {', '.join(adapter_names())})"
+                )
+            )
+            continue
+        if adapter not in adapter_names():
+            problems.append(
+                src.at(
+                    (*here, "adapter"),
+                    f"unknown adapter {adapter!r}{did_you_mean(adapter, adapter_names())}",
+                )
+            )
+            continue
+        settings = {k: v for k, v in spec.items() if k != "adapter"}
+        try:
+            model = adapter_class(adapter).settings_model
+        except Exception as exc:  # a plug-in that fails to import is a config problem
+            problems.append(
+                src.at((*here, "adapter"), f"adapter {adapter!r} cannot be loaded: {exc}")
+            )
+            continue
+        try:
+            model.model_validate(settings)
+        except ValidationError as exc:
+            problems += validation_problems(src, exc, model=model, prefix=here, noun="setting")
+            continue
+        channels[name] = Channel(name, adapter, settings, Pos(src.path, line, col))
+    return channels, problems

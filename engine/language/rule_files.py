@@ -1,0 +1,160 @@
+"""pydantic models of rule files: the shape of each key, with unknown keys refused.
+
+These check structure and types only. Conditions, durations and references are checked when
+the loader compiles a file (leadrules.engine.language.loader), where each problem gets its position.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Conditions = dict[str, Any]
+# Durations are checked (with the contract's message) when a file is compiled.
+Duration = Annotated[
+    str | int | float,
+    Field(json_schema_extra={"type": "string", "pattern": "^[0-9]+[smhdw]$"}),
+]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Message(Strict):
+    channel: str = Field(description="A channel from config/channels.yaml")
+    template: str = Field(description="A template in rules/templates/ (NAME.md or NAME.txt)")
+
+
+class ActionModel(Strict):
+    """Exactly one of the keys."""
+
+    notify: Message | None = Field(None, description="A message to sales")
+    send: Message | None = Field(None, description="A message to the prospect (nurture)")
+    start_sequence: str | None = Field(None, description="Enrol in a sequence")
+    stop_sequence: str | None = Field(None, description="Leave a sequence")
+
+    @model_validator(mode="after")
+    def _one(self) -> ActionModel:
+        given = [
+            k
+            for k in ("notify", "send", "start_sequence", "stop_sequence")
+            if getattr(self, k) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "an action is exactly one of notify, send, start_sequence, stop_sequence"
+            )
+        return self
+
+
+class Clause(Strict):
+    event: str | None = Field(None, description="A track event with exactly this name")
+    page: Conditions | None = Field(
+        None, description="A page view; conditions on path, url, title, referrer, search, name"
+    )
+    where: Conditions | None = Field(None, description="Conditions on the event's properties")
+    trait: Conditions | None = Field(
+        None, description="Conditions on the prospect's current traits"
+    )
+
+
+class When(Clause):
+    times: int | None = Field(
+        None, description="Fire when this many matching events lie within `within`"
+    )
+    within: Duration | None = Field(None, description="The window for `times`, e.g. 7d")
+
+
+class Unless(Clause):
+    within: Duration = Field(
+        description="How long to wait for an event matching `unless`, e.g. 30d"
+    )
+
+
+class Limit(Strict):
+    times: int = Field(description="At most this many awards")
+    per: Duration | None = Field(
+        None, description="In any rolling window this long; without it, a lifetime limit"
+    )
+
+
+class ScoringRuleModel(Strict):
+    id: str
+    description: str | None = None
+    when: Clause
+    points: int
+    limit: Limit | None = None
+    expires_after: Duration | None = Field(
+        None, description="These points stop counting this long after the event"
+    )
+
+
+class ScoringModel(Strict):
+    expires_after: Duration | None = Field(
+        None, description="Default expiry of this file's behaviour rules"
+    )
+    rules: list[ScoringRuleModel] = Field(default_factory=list)
+
+
+class Sla(Strict):
+    accept_within: Duration
+    on_breach: list[ActionModel] = Field(default_factory=list)
+
+
+class OnReject(Strict):
+    reset_score: bool = False
+    then: list[ActionModel] = Field(default_factory=list)
+
+
+class LifecycleModel(Strict):
+    mql_threshold: int | None = None
+    on_mql: list[ActionModel] = Field(default_factory=list)
+    sla: Sla | None = None
+    on_reject: OnReject | None = None
+
+
+class TriggerModel(Strict):
+    id: str
+    description: str | None = None
+    when: When
+    unless: Unless | None = None
+    cooldown: Duration | None = None
+    then: list[ActionModel]
+
+
+class ExitEntry(Clause):
+    stage: Any = Field(
+        None, description="A condition on the prospect's stage, e.g. {in: [sal, sql]}"
+    )
+
+
+class StepModel(Strict):
+    """Exactly one of the keys."""
+
+    send: Message | None = None
+    notify: Message | None = None
+    wait: Duration | None = Field(None, description="Pause this long, e.g. 2d")
+
+    @model_validator(mode="after")
+    def _one(self) -> StepModel:
+        given = [k for k in ("send", "notify", "wait") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("a step is exactly one of send, notify, wait")
+        return self
+
+
+class SequenceModel(Strict):
+    description: str | None = None
+    exit_when: list[ExitEntry] = Field(default_factory=list)
+    steps: list[StepModel]
+
+
+class RuleFile(Strict):
+    """One rule file; every top-level key is optional."""
+
+    scoring: ScoringModel | None = None
+    lifecycle: LifecycleModel | None = None
+    triggers: list[TriggerModel] | None = None
+    sequences: dict[str, SequenceModel] | None = None

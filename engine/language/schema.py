@@ -1,0 +1,15 @@
+"""A JSON Schema of rule files, for editors (yaml-language-server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadrules.engine.language.rule_files import RuleFile
+
+
+def json_schema() -> dict[str, Any]:
+    schema = RuleFile.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "leadrules rule file"
+    schema["description"] = "scoring, lifecycle, triggers and sequences (rule language version 1)"
+    return schema

@@ -1,0 +1,67 @@
+"""`config/leadrules.yaml`: the daemon's settings, every key optional (defaults below)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from leadrules.engine.envrefs import MissingEnv, resolve
+from leadrules.engine.errors import ConfigError
+from leadrules.engine.language.channels import shown_path
+from leadrules.engine.language.validation import validation_problems
+from leadrules.engine.language.yaml_source import load as load_yaml
+
+
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    write_keys: list[str] = Field(default_factory=lambda: ["${LEADRULES_WRITE_KEY}"])
+    max_message_bytes: int = 32 * 1024
+    max_batch_bytes: int = 500 * 1024
+
+
+class DispatchSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_attempts: int = 8
+    backoff_base: str = "2s"
+    backoff_max: str = "10m"
+
+
+class Settings(BaseModel):
+    """`config/leadrules.yaml`: every key optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    database_url: str = "sqlite:///var/leadrules.db"
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+
+    def resolved_write_keys(self) -> list[str]:
+        """Write keys with `${VAR}` read from the environment; unset variables give none."""
+        keys = []
+        for key in self.ingest.write_keys:
+            try:
+                value = resolve(key)
+            except MissingEnv:
+                continue
+            if value:
+                keys.append(value)
+        return keys
+
+
+def load_settings(config_dir: Path | None) -> Settings:
+    """`config/leadrules.yaml` -> Settings (defaults when absent). Raises ConfigError."""
+
+    if config_dir is None:
+        return Settings()
+    path = Path(config_dir) / "leadrules.yaml"
+    if not path.is_file():
+        return Settings()
+    src, problems = load_yaml(path, shown_path(path))
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Settings.model_validate(src.data or {})
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(src, exc, model=Settings, noun="setting")) from None

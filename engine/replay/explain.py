@@ -1,0 +1,124 @@
+"""`leadrules explain`: why is this lead hot? The score at a time with every contribution,
+the stage history, enrolments and pending timers — built from a replay's final state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from leadrules.engine.core.ruleset import RuleSet
+from leadrules.engine.core.turn import shown
+from leadrules.engine.replay.memory_world import MemoryWorld
+from leadrules.engine.timefmt import format_iso
+
+
+def explain_prospect(
+    world: MemoryWorld, rules: RuleSet, prospect: str, at: int
+) -> dict[str, Any] | None:
+    """A JSON-friendly explanation of `prospect` (any of its ids) at time `at`."""
+    canonical = world.resolve(prospect)
+    state = world.get(canonical)
+    if state is None:
+        return None
+    score = state.score(at)
+    contributions: list[dict[str, Any]] = [
+        {
+            "rule": f.rule,
+            "kind": "fit",
+            "points": f.points,
+            "since": format_iso(f.since),
+            "event": shown(f.event),
+        }
+        for f in state.fit.values()
+    ]
+    for entry in state.ledger:
+        if entry.at > at:
+            continue
+        contributions.append(
+            {
+                "rule": entry.rule,
+                "kind": "behaviour",
+                "points": entry.points,
+                "at": format_iso(entry.at),
+                "expires_at": None if entry.expires is None else format_iso(entry.expires),
+                "status": entry.state,
+                "event": shown(entry.event),
+            }
+        )
+    sequences = []
+    for name, enrolment in state.enrolments.items():
+        steps = rules.sequences[name].steps if name in rules.sequences else ()
+        sequences.append(
+            {
+                "sequence": name,
+                "since": format_iso(enrolment.started),
+                "next_step": enrolment.next_step + 1 if enrolment.next_step < len(steps) else None,
+            }
+        )
+    timers = []
+    for due, _, timer in sorted(world.timers, key=lambda item: item[:2]):
+        if world.resolve(timer.prospect) == canonical:
+            timers.append({"due": format_iso(due), "kind": timer.kind, "name": timer.name or None})
+    return {
+        "prospect": canonical,
+        "aliases": list(state.aliases),
+        "at": format_iso(at),
+        "score": score,
+        "fit_points": state.fit_points,
+        "behaviour_points": state.behaviour_points,
+        "stage": state.stage,
+        "unsubscribed": state.unsubscribed,
+        "reject_reason": state.reject_reason,
+        "traits": state.traits,
+        "contributions": contributions,
+        "history": [
+            {"at": format_iso(h.at), "stage": h.stage, "rule": h.rule, "reason": h.reason}
+            for h in state.history
+        ],
+        "enrolments": sequences,
+        "timers": timers,
+        "recent": [shown(r) for r in reversed(state.recent)],
+    }
+
+
+def render_text(report: dict[str, Any]) -> str:
+    """The explanation as plain text for a terminal."""
+    lines = [
+        f"prospect {report['prospect']}"
+        + (f" (also {', '.join(report['aliases'])})" if report["aliases"] else ""),
+        f"at {report['at']}: score {report['score']} "
+        f"(fit {report['fit_points']}, behaviour {report['behaviour_points']}), stage {report['stage']}"
+        + (", unsubscribed" if report["unsubscribed"] else ""),
+        "",
+        "score breakdown:",
+    ]
+    counted = [c for c in report["contributions"] if c["kind"] == "fit" or c["status"] == "active"]
+    past = [c for c in report["contributions"] if c not in counted]
+    for c in counted:
+        lines.append("  " + _contribution(c))
+    if not counted:
+        lines.append("  (nothing counts)")
+    if past:
+        lines.append("no longer counting:")
+        lines.extend("  " + _contribution(c) for c in past)
+    lines.append("stage history:")
+    for h in report["history"] or [{"at": "-", "stage": "lead", "rule": "(start)", "reason": None}]:
+        reason = f" — {h['reason']}" if h.get("reason") else ""
+        lines.append(f"  {h['at']}  {h['stage']:<9} {h['rule']}{reason}")
+    lines.append("enrolments:")
+    for e in report["enrolments"] or [{"sequence": "(none)", "since": "", "next_step": None}]:
+        step = f", next step {e['next_step']}" if e["next_step"] else ""
+        lines.append(f"  {e['sequence']} {('since ' + e['since']) if e['since'] else ''}{step}")
+    lines.append("pending timers:")
+    for t in report["timers"] or [{"due": "(none)", "kind": "", "name": None}]:
+        lines.append(f"  {t['due']}  {t['kind']} {t['name'] or ''}".rstrip())
+    return "\n".join(lines)
+
+
+def _contribution(c: dict[str, Any]) -> str:
+    event = c.get("event") or {}
+    what = event.get("event") or event.get("path") or event.get("type") or ""
+    if c["kind"] == "fit":
+        return f"{c['points']:+5d}  {c['rule']:<24} fit, since {c['since']}"
+    expiry = f", expires {c['expires_at']}" if c.get("expires_at") else ""
+    status = "" if c["status"] == "active" else f" [{c['status']}]"
+    return f"{c['points']:+5d}  {c['rule']:<24} {what} at {c['at']}{expiry}{status}"

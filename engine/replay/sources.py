@@ -1,0 +1,149 @@
+"""Reading Segment messages from JSON Lines files for a replay, in timestamp order.
+
+Files may be plain or `.gz`, `-` is standard input, and input may be in any order. Memory
+stays bounded for sorted (or nearly sorted) input: each file is read through a reorder buffer
+and the files are merged. Input that is too far out of order for the buffer raises
+`OutOfOrder`, and the caller starts again with a full in-memory sort (standard input is
+spooled to a temporary file as it is read so that it can be read again).
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, cast
+
+import orjson
+
+from leadrules.engine.core.events import Event, normalize
+from leadrules.engine.errors import EventError
+
+REORDER_WINDOW = 20_000
+
+
+class OutOfOrder(Exception):
+    """A message arrived too far out of order for the streaming reader."""
+
+
+@dataclass
+class Rejected:
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+Item = tuple[int, int, int, Event]  # (timestamp, file index, line number, event)
+OnReject = Callable[[Rejected], None]
+
+
+class Source:
+    """One input file (or `-`), readable more than once."""
+
+    def __init__(self, name: str, stdin: IO[bytes] | None = None) -> None:
+        self.name = name
+        self._spool: Path | None = None
+        if name == "-":
+            spool = tempfile.NamedTemporaryFile(prefix="leadrules-stdin-", delete=False)  # noqa: SIM115 - closed below, kept for a second read
+            shutil.copyfileobj(stdin or sys.stdin.buffer, spool)
+            spool.close()
+            self._spool = Path(spool.name)
+
+    @property
+    def path(self) -> Path:
+        return self._spool or Path(self.name)
+
+    def size(self) -> int:
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return 0
+
+    def open(self) -> IO[bytes]:
+        path = self.path
+        with open(path, "rb") as probe:
+            magic = probe.read(2)
+        if magic == b"\x1f\x8b":
+            return cast(IO[bytes], gzip.open(path, "rb"))
+        return open(path, "rb")
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.unlink(missing_ok=True)
+
+
+def parse_lines(
+    source: Source, index: int, on_reject: OnReject, on_bytes: Callable[[int], None] | None = None
+) -> Iterator[Item]:
+    """Every valid message of one file, in file order; invalid lines go to `on_reject`."""
+    name = source.name
+    with source.open() as handle:
+        for number, line in enumerate(handle, 1):
+            if on_bytes is not None:
+                on_bytes(len(line))
+            if not line.strip():
+                continue
+            try:
+                raw: Any = orjson.loads(line)
+                event = normalize(raw, default_message_id=f"{name}:{number}")
+            except orjson.JSONDecodeError as exc:
+                on_reject(Rejected(name, number, f"not valid JSON: {exc}"))
+                continue
+            except EventError as exc:
+                on_reject(Rejected(name, number, str(exc)))
+                continue
+            yield (event.ts, index, number, event)
+
+
+def _reordered(items: Iterator[Item], window: int) -> Iterator[Item]:
+    """Sort a nearly sorted stream with a bounded buffer, or raise OutOfOrder.
+
+    Items compare as tuples; (timestamp, file, line) is unique, so the event itself is
+    never compared."""
+    heap: list[Item] = []
+    push, pushpop = heapq.heappush, heapq.heappushpop
+    last: Item | None = None
+    for item in items:
+        if len(heap) < window:
+            push(heap, item)
+            continue
+        out = pushpop(heap, item)
+        if last is not None and out < last:
+            raise OutOfOrder(f"line {out[2]} is more than {window} messages out of order")
+        last = out
+        yield out
+    heap.sort()
+    for out in heap:
+        if last is not None and out < last:
+            raise OutOfOrder(f"line {out[2]} is more than {window} messages out of order")
+        last = out
+        yield out
+
+
+def ordered(
+    sources: list[Source],
+    on_reject: OnReject,
+    *,
+    full_sort: bool,
+    on_bytes: Callable[[int], None] | None = None,
+    window: int = REORDER_WINDOW,
+) -> Iterator[Item]:
+    """All valid messages of all sources in (timestamp, file, line) order."""
+    streams = [parse_lines(s, i, on_reject, on_bytes) for i, s in enumerate(sources)]
+    if full_sort:
+        everything = [item for stream in streams for item in stream]
+        everything.sort()
+        yield from everything
+        return
+    if len(streams) == 1:
+        yield from _reordered(streams[0], window)
+        return
+    yield from heapq.merge(*(_reordered(s, window) for s in streams))
