@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel, ValidationError
 
@@ -32,7 +33,8 @@ from leadrules.engine.language.rule_files import (
 )
 from leadrules.engine.language.validation import validation_problems
 from leadrules.engine.language.yaml_source import Source
-from leadrules.engine.timefmt import parse_duration
+
+Key = TypeVar("Key", int, str)
 
 
 @dataclass
@@ -57,15 +59,6 @@ class _Compiler:
         line, col = table.get(path) or self.src.values.get(path) or (1, 1)
         return Pos(self.src.path, line, col)
 
-    def duration(self, path: tuple[Any, ...], value: Any) -> int | None:
-        if value is None:
-            return None
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            self.problems.append(self.src.at(path, str(exc)))
-            return None
-
     def actions(
         self, path: tuple[Any, ...], items: list[dict[str, Any]] | None
     ) -> tuple[Action, ...]:
@@ -88,8 +81,7 @@ class _Compiler:
         self.out.references.append(("channel", message["channel"], self.pos((*path, "channel"))))
         self.out.references.append(("template", message["template"], self.pos((*path, "template"))))
 
-    def scoring(self, default_expiry: Any, rules: list[tuple[int, dict[str, Any]]]) -> None:
-        default = self.duration(("scoring", "expires_after"), default_expiry)
+    def scoring(self, default: int | None, rules: list[tuple[int, dict[str, Any]]]) -> None:
         for i, rule in rules:
             path = ("scoring", "rules", i)
             when = rule["when"]
@@ -99,7 +91,7 @@ class _Compiler:
                         self.src.at((*path, "when", bad), f"{bad} is only for triggers", key=True)
                     )
             match = clause(self.src, (*path, "when"), when, self.problems, needs_event=False)
-            expires = self.duration((*path, "expires_after"), rule.get("expires_after"))
+            expires = rule.get("expires_after")
             if match.kind is None:
                 if "expires_after" in rule:
                     self.problems.append(
@@ -125,7 +117,7 @@ class _Compiler:
                     self.problems.append(
                         self.src.at((*path, "limit", "times"), "times must be at least 1")
                     )
-                limit = Limit(lim["times"], self.duration((*path, "limit", "per"), lim.get("per")))
+                limit = Limit(lim["times"], lim.get("per"))
             where = self.pos((*path, "id"))
             self.out.ids.append((rule["id"], where))
             self.out.scoring.append(
@@ -169,12 +161,10 @@ class _Compiler:
                     match,
                     self.actions((*path, "then"), trig["then"]),
                     times,
-                    self.duration((*path, "when", "within"), within),
-                    self.duration((*path, "cooldown"), trig.get("cooldown")),
+                    within,
+                    trig.get("cooldown"),
                     unless_match,
-                    self.duration((*path, "unless", "within"), unless.get("within"))
-                    if unless
-                    else None,
+                    unless["within"] if unless else None,
                     trig.get("description"),
                     where,
                 )
@@ -187,7 +177,7 @@ class _Compiler:
         self.out.lifecycle = Lifecycle(
             data.get("mql_threshold"),
             self.actions(("lifecycle", "on_mql"), data.get("on_mql")),
-            self.duration(("lifecycle", "sla", "accept_within"), sla.get("accept_within")),
+            sla.get("accept_within"),
             self.actions(("lifecycle", "sla", "on_breach"), sla.get("on_breach")),
             bool(reject.get("reset_score", False)),
             self.actions(("lifecycle", "on_reject", "then"), reject.get("then")),
@@ -204,7 +194,7 @@ class _Compiler:
                     steps.append(
                         Step(
                             "wait",
-                            wait_us=self.duration(here, value) or 0,
+                            wait_us=value,
                             pos=self.pos(here, key=True),
                         )
                     )
@@ -252,14 +242,32 @@ _TOP_LEVEL = ("scoring", "lifecycle", "triggers", "sequences")
 
 def _valid(
     src: Source, model: type[BaseModel], data: Any, path: tuple[Any, ...], problems: list[Problem]
-) -> bool:
-    """Validate one item on its own, so one bad item hides no problem in the others."""
+) -> dict[str, Any] | None:
+    """Validate one item on its own, so one bad item hides no problem in the others.
+
+    The item comes back as plain data with only the keys the file gave (durations now in
+    microseconds), or None when it is invalid."""
     try:
-        model.model_validate(data)
+        return model.model_validate(data).model_dump(exclude_unset=True)
     except ValidationError as exc:
         problems.extend(validation_problems(src, exc, model=model, prefix=path))
-        return False
-    return True
+        return None
+
+
+def _valid_items(
+    src: Source,
+    model: type[BaseModel],
+    items: Iterable[tuple[Key, Any]],
+    path: tuple[Any, ...],
+    problems: list[Problem],
+) -> list[tuple[Key, dict[str, Any]]]:
+    """The valid items of a list or mapping, each validated on its own, with its key."""
+    out = []
+    for key, item in items:
+        valid = _valid(src, model, item, (*path, key), problems)
+        if valid is not None:
+            out.append((key, valid))
+    return out
 
 
 def compile_file(src: Source) -> tuple[FileRules, list[Problem]]:
@@ -280,17 +288,16 @@ def compile_file(src: Source) -> tuple[FileRules, list[Problem]]:
             if isinstance(scoring, dict)
             else scoring
         )
-        if _valid(src, ScoringModel, head, ("scoring",), problems):
+        valid_head = _valid(src, ScoringModel, head, ("scoring",), problems)
+        if valid_head is not None:
             rules = scoring.get("rules") or []
             if not isinstance(rules, list):
                 problems.append(src.at(("scoring", "rules"), "rules: a list of scoring rules"))
             else:
-                good = [
-                    (i, r)
-                    for i, r in enumerate(rules)
-                    if _valid(src, ScoringRuleModel, r, ("scoring", "rules", i), problems)
-                ]
-                compiler.scoring(scoring.get("expires_after"), good)
+                good = _valid_items(
+                    src, ScoringRuleModel, enumerate(rules), ("scoring", "rules"), problems
+                )
+                compiler.scoring(valid_head.get("expires_after"), good)
 
     triggers = data.get("triggers")
     if triggers is not None:
@@ -298,17 +305,13 @@ def compile_file(src: Source) -> tuple[FileRules, list[Problem]]:
             problems.append(src.at(("triggers",), "triggers: a list of triggers"))
         else:
             compiler.triggers(
-                [
-                    (i, t)
-                    for i, t in enumerate(triggers)
-                    if _valid(src, TriggerModel, t, ("triggers", i), problems)
-                ]
+                _valid_items(src, TriggerModel, enumerate(triggers), ("triggers",), problems)
             )
 
-    if "lifecycle" in data and _valid(
-        src, LifecycleModel, data["lifecycle"] or {}, ("lifecycle",), problems
-    ):
-        compiler.lifecycle(data["lifecycle"] or {})
+    if "lifecycle" in data:
+        lifecycle = _valid(src, LifecycleModel, data["lifecycle"] or {}, ("lifecycle",), problems)
+        if lifecycle is not None:
+            compiler.lifecycle(lifecycle)
 
     sequences = data.get("sequences")
     if sequences is not None:
@@ -316,10 +319,6 @@ def compile_file(src: Source) -> tuple[FileRules, list[Problem]]:
             problems.append(src.at(("sequences",), "sequences: a mapping of name to sequence"))
         else:
             compiler.sequences(
-                {
-                    n: q
-                    for n, q in sequences.items()
-                    if _valid(src, SequenceModel, q, ("sequences", n), problems)
-                }
+                dict(_valid_items(src, SequenceModel, sequences.items(), ("sequences",), problems))
             )
     return compiler.out, problems

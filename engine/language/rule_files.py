@@ -1,20 +1,26 @@
 """pydantic models of rule files: the shape of each key, with unknown keys refused.
 
-These check structure and types only. Conditions, durations and references are checked when
-the loader compiles a file (leadrules.engine.language.loader), where each problem gets its position.
+These check structure and types, and convert durations at the door: a `Duration` field holds
+integer microseconds once validated, and a malformed one is a positioned problem like any other
+type error. Conditions and references are checked when the loader compiles a file
+(leadrules.engine.language.compile), where each problem gets its position.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from leadrules.engine.timefmt import parse_duration
 
 Conditions = dict[str, Any]
-# Durations are checked (with the contract's message) when a file is compiled.
+# `30d` in the file, 2_592_000_000_000 (microseconds) in the model. parse_duration's
+# ValueError carries the contract's message; validation places it at the value.
 Duration = Annotated[
-    str | int | float,
-    Field(json_schema_extra={"type": "string", "pattern": "^[0-9]+[smhdw]$"}),
+    int,
+    BeforeValidator(parse_duration),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9]+[smhdw]$"}),
 ]
 
 
@@ -22,7 +28,9 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class Message(Strict):
+class MessageRef(Strict):
+    """Which channel delivers which template (not the rendered message: see adapters.base)."""
+
     channel: str = Field(description="A channel from config/channels.yaml")
     template: str = Field(description="A template in rules/templates/ (NAME.md or NAME.txt)")
 
@@ -30,8 +38,8 @@ class Message(Strict):
 class ActionModel(Strict):
     """Exactly one of the keys."""
 
-    notify: Message | None = Field(None, description="A message to sales")
-    send: Message | None = Field(None, description="A message to the prospect (nurture)")
+    notify: MessageRef | None = Field(None, description="A message to sales")
+    send: MessageRef | None = Field(None, description="A message to the prospect (nurture)")
     start_sequence: str | None = Field(None, description="Enrol in a sequence")
     stop_sequence: str | None = Field(None, description="Leave a sequence")
 
@@ -73,7 +81,7 @@ class Unless(Clause):
     )
 
 
-class Limit(Strict):
+class LimitModel(Strict):
     times: int = Field(description="At most this many awards")
     per: Duration | None = Field(
         None, description="In any rolling window this long; without it, a lifetime limit"
@@ -85,7 +93,7 @@ class ScoringRuleModel(Strict):
     description: str | None = None
     when: Clause
     points: int
-    limit: Limit | None = None
+    limit: LimitModel | None = None
     expires_after: Duration | None = Field(
         None, description="These points stop counting this long after the event"
     )
@@ -133,8 +141,8 @@ class ExitEntry(Clause):
 class StepModel(Strict):
     """Exactly one of the keys."""
 
-    send: Message | None = None
-    notify: Message | None = None
+    send: MessageRef | None = None
+    notify: MessageRef | None = None
     wait: Duration | None = Field(None, description="Pause this long, e.g. 2d")
 
     @model_validator(mode="after")
