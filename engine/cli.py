@@ -278,11 +278,11 @@ def _stored_world(args: argparse.Namespace, prospect: str) -> tuple[Any, int]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from leadrules.engine.daemon.runtime import Daemon, Options, configure_logging
+    from leadrules.engine.daemon.runtime import Daemon, DaemonOptions, configure_logging
 
     configure_logging()
     daemon = Daemon(
-        Options(Path(args.rules), Path(args.config), args.host, args.port, args.database_url)
+        DaemonOptions(Path(args.rules), Path(args.config), args.host, args.port, args.database_url)
     )
     ingest = daemon.settings.ingest
     print(

@@ -51,7 +51,9 @@ def _snapshot(*dirs: Path) -> dict[str, tuple[float, int]]:
 
 
 @dataclass
-class Options:
+class DaemonOptions:
+    """What `leadrules run` was told on its command line (the rest is in config/)."""
+
     rules_dir: Path = Path("rules")
     config_dir: Path = Path("config")
     host: str | None = None
@@ -60,7 +62,7 @@ class Options:
 
 
 class Daemon:
-    def __init__(self, options: Options, *, clock: Clock | None = None) -> None:
+    def __init__(self, options: DaemonOptions, *, clock: Clock | None = None) -> None:
         self.options = options
         self.clock = clock or WallClock()
         settings = load_settings(options.config_dir)
