@@ -36,6 +36,9 @@ def check_mql(turn: Turn, before: int) -> None:
     state = turn.state
     if threshold is None or state.stage not in ("lead", "recycled"):
         return
+    probe = turn.options.mql_probe
+    if probe is not None:
+        probe(state.id, turn.at, before, state.score(turn.at))
     if not (before < threshold <= state.score(turn.at)):
         return
     set_stage(turn, "mql")

@@ -16,6 +16,11 @@ from leadrules.engine.core.ruleset import ScoringRule
 from leadrules.engine.core.state import FitEntry, LedgerEntry, ProspectState, Timer
 from leadrules.engine.core.turn import Turn
 
+# Event properties kept in descriptions (ledger reasons, `recent`, the `event` variable),
+# each string cut to MAX_PROPERTY_CHARS so a prospect's state stays small.
+USEFUL_PROPERTIES = ("title", "path", "url", "category", "name")
+MAX_PROPERTY_CHARS = 200
+
 
 def describe_event(event: Event) -> dict[str, Any]:
     """A short, JSON-friendly description of an event, kept with the points it earned and in
@@ -23,17 +28,28 @@ def describe_event(event: Event) -> dict[str, Any]:
     out: dict[str, Any] = {"type": event.type, "messageId": event.message_id, "ts": event.ts}
     if event.event is not None:
         out["event"] = event.event
-    if event.type == "page":
-        path = event.properties.get("path")
-        if path is not None:
-            out["path"] = path
-        if event.name is not None:
-            out["name"] = event.name
+    if event.type == "page" and event.name is not None:
+        out["name"] = event.name
+    properties = event.properties
+    if properties:  # what sales needs to read an alert: which page, video or guide
+        for key in USEFUL_PROPERTIES:
+            value = properties.get(key)
+            if value is None or key in out:
+                continue
+            if isinstance(value, str):
+                if len(value) > MAX_PROPERTY_CHARS:
+                    value = value[: MAX_PROPERTY_CHARS - 1] + "…"
+            elif not isinstance(value, int | float):
+                continue  # nested values are not kept: the description stays small
+            out[key] = value
     return out
 
 
 def _within_limit(state: ProspectState, rule: ScoringRule, at: int) -> bool:
-    """Record an award at `at` if the rule's limit allows it (contract: `limit`)."""
+    """Record an award for an event at `at` if the rule's limit allows it (contract:
+    `limit`): no rolling window of `per` that holds `at` may then hold more than `times`.
+    In timestamp order that is the window ending at `at`; a late event also lies in the
+    windows ending at the later awards within `per` after it."""
     limit = rule.limit
     if limit is None:
         return True
@@ -44,20 +60,30 @@ def _within_limit(state: ProspectState, rule: ScoringRule, at: int) -> bool:
         awards.append(at)
         return True
     # Awards exactly `per` before still count, as events exactly D earlier are "within".
-    start = at - limit.per_us
-    lo = bisect_left(awards, start)
+    per, times = limit.per_us, limit.times
+    lo = bisect_left(awards, at - per)
     hi = bisect_right(awards, at)
-    if hi - lo >= limit.times:
+    if hi - lo >= times:
         return False
-    if lo and hi == len(awards):
-        del awards[:lo]  # in time order, older awards can never count again
+    if hi == len(awards):
+        # In time order. Awards older than 2 x per can count neither for a later event nor
+        # for a late one less than `per` late: forget them.
+        old = bisect_left(awards, at - 2 * per, 0, lo)
+        if old:
+            del awards[:old]
+        awards.append(at)
+        return True
+    for later in awards[hi : bisect_right(awards, at + per)]:
+        if bisect_right(awards, later) - bisect_left(awards, later - per) >= times:
+            return False
     insort(awards, at)
     return True
 
 
 def award(turn: Turn, rule: ScoringRule, event: Event, described: dict[str, Any]) -> None:
-    """Give `rule`'s points for `event`, if its limit allows."""
-    state, at = turn.state, turn.at
+    """Give `rule`'s points for `event`, if its limit allows. The points date from the
+    event's timestamp (so do their limit and expiry), also for a late event."""
+    state, at = turn.state, event.ts
     if not _within_limit(state, rule, at):
         return
     expires = None if rule.expires_after_us is None else at + rule.expires_after_us

@@ -97,6 +97,9 @@ class Compiled:
 class Options:
     capture_context: bool = False  # build template variables for each notify/send (daemon)
     keep_history: bool = False  # keep expired and cleared ledger entries (explain)
+    # Called with (prospect, at, score before, score after) at every MQL check of a lead or
+    # recycled prospect: the backtest finds from one run what any threshold would do.
+    mql_probe: Callable[[str, int, int, int], None] | None = None
 
 
 class Turn:
@@ -157,6 +160,7 @@ class Turn:
         context = None
         if self.options.capture_context and action in ("notify", "send"):
             context = template_context(state, record, self.at, self.rules)
+            context["event"] = _firing_event(state, self.origin)
         self.decisions.append(Decision(record, key, context))
 
 
@@ -166,6 +170,15 @@ def shown(described: dict[str, Any]) -> dict[str, Any]:
     if "ts" in described:
         out["at"] = format_iso(described["ts"])
     return out
+
+
+def _firing_event(state: ProspectState, origin: str) -> dict[str, Any] | None:
+    """The track or page event this turn evaluates, as templates see it (None for timers
+    and identify messages, which are not kept in `recent`)."""
+    for described in reversed(state.recent):
+        if described["messageId"] == origin:
+            return shown(described)
+    return None
 
 
 def _reason_order(reason: dict[str, Any]) -> tuple[int, str]:
