@@ -9,14 +9,14 @@ from pathlib import Path
 
 from leadrules.engine.core.turn import Compiled
 from leadrules.engine.language.loader import load_rules
-from leadrules.engine.replay.sources import Source, ordered
+from leadrules.engine.replay.sources import EventFile, ordered
 
 
 def main(paths: list[str], rules_dir: str = "rules") -> int:
     rules, _ = load_rules(Path(rules_dir), Path("config"), references="warn")
     matcher = Compiled.build(rules, "durable").matcher
     fired = 0
-    for _, _, _, event in ordered([Source(p) for p in paths], lambda r: None, full_sort=False):
+    for _, _, _, event in ordered([EventFile(p) for p in paths], lambda r: None, full_sort=False):
         fired += len(matcher.match(event, {}))
     print(fired)
     return 0

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sys
 
-from leadrules.engine.replay.sources import Source, ordered
+from leadrules.engine.replay.sources import EventFile, ordered
 
 
 def main(paths: list[str]) -> int:
-    count = sum(1 for _ in ordered([Source(p) for p in paths], lambda r: None, full_sort=False))
+    count = sum(1 for _ in ordered([EventFile(p) for p in paths], lambda r: None, full_sort=False))
     print(count)
     return 0
 

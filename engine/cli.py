@@ -161,12 +161,12 @@ def _load(args: argparse.Namespace) -> Any:
 
 
 def _sources(files: list[str]) -> list[Any]:
-    from leadrules.engine.replay.sources import Source
+    from leadrules.engine.replay.sources import EventFile
 
     for name in files:
         if name != "-" and not Path(name).is_file():
             raise LeadrulesError(f"{name}: no such file")
-    return [Source(name) for name in files]
+    return [EventFile(name) for name in files]
 
 
 def cmd_replay(args: argparse.Namespace) -> int:

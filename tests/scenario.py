@@ -17,7 +17,7 @@ from typing import Any
 from leadrules.engine.core.turn import Options
 from leadrules.engine.language.loader import load_rules
 from leadrules.engine.replay.dry_run import ReplayResult, replay
-from leadrules.engine.replay.sources import Source
+from leadrules.engine.replay.sources import EventFile
 from leadrules.engine.timefmt import parse_timestamp
 
 CHANNELS = """\
@@ -115,7 +115,7 @@ def run_full(
     source = write_events(tmp_path / "events.jsonl", events)
     out = io.BytesIO()
     result = replay(
-        [Source(str(source))],
+        [EventFile(str(source))],
         ruleset,
         out,
         until=None if until is None else parse_timestamp(until),

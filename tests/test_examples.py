@@ -8,7 +8,7 @@ from pathlib import Path
 
 from leadrules.engine.language.loader import check, load_rules
 from leadrules.engine.replay.dry_run import replay
-from leadrules.engine.replay.sources import Source
+from leadrules.engine.replay.sources import EventFile
 from leadrules.engine.timefmt import parse_timestamp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +23,7 @@ def test_example_events_replay_to_the_golden_decisions() -> None:
     assert warnings == []
     out = io.BytesIO()
     result = replay(
-        [Source(str(ROOT / "examples" / "events.jsonl"))],
+        [EventFile(str(ROOT / "examples" / "events.jsonl"))],
         rules,
         out,
         until=parse_timestamp("2026-06-01T00:00:00Z"),

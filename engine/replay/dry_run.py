@@ -24,7 +24,7 @@ from leadrules.engine.core.state import Decision
 from leadrules.engine.core.turn import Compiled, Options
 from leadrules.engine.errors import LeadrulesError
 from leadrules.engine.replay.memory_world import MemoryWorld
-from leadrules.engine.replay.sources import OutOfOrder, Rejected, Source, ordered
+from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered
 
 
 class StrictStop(LeadrulesError):
@@ -66,7 +66,7 @@ class ReplayResult:
 
 
 def replay(
-    sources: list[Source],
+    sources: list[EventFile],
     rules: RuleSet,
     out: IO[bytes],
     *,
@@ -121,7 +121,7 @@ def replay(
 
 
 def _run(
-    sources: list[Source],
+    sources: list[EventFile],
     compiled: Compiled,
     out: IO[bytes],
     until: int | None,

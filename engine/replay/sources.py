@@ -45,7 +45,7 @@ Item = tuple[int, int, int, Event]  # (timestamp, file index, line number, event
 OnReject = Callable[[Rejected], None]
 
 
-class Source:
+class EventFile:
     """One input file (or `-`), readable more than once."""
 
     def __init__(self, name: str, stdin: IO[bytes] | None = None) -> None:
@@ -81,7 +81,10 @@ class Source:
 
 
 def parse_lines(
-    source: Source, index: int, on_reject: OnReject, on_bytes: Callable[[int], None] | None = None
+    source: EventFile,
+    index: int,
+    on_reject: OnReject,
+    on_bytes: Callable[[int], None] | None = None,
 ) -> Iterator[Item]:
     """Every valid message of one file, in file order; invalid lines go to `on_reject`."""
     name = source.name
@@ -129,7 +132,7 @@ def _reordered(items: Iterator[Item], window: int) -> Iterator[Item]:
 
 
 def ordered(
-    sources: list[Source],
+    sources: list[EventFile],
     on_reject: OnReject,
     *,
     full_sort: bool,

@@ -19,7 +19,7 @@ from leadrules.engine.daemon.store import DecisionRow, EventRow, Store
 from leadrules.engine.language.loader import load_rules
 from leadrules.engine.language.templates import TemplateSet
 from leadrules.engine.replay.dry_run import replay
-from leadrules.engine.replay.sources import Source
+from leadrules.engine.replay.sources import EventFile
 from leadrules.engine.timefmt import US_PER_S, parse_timestamp
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,7 @@ def events() -> list[dict[str, Any]]:
 
 def replayed() -> list[dict[str, Any]]:
     out = io.BytesIO()
-    replay([Source(str(EXAMPLES))], rules(), out, until=UNTIL)
+    replay([EventFile(str(EXAMPLES))], rules(), out, until=UNTIL)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -90,7 +90,7 @@ def test_exported_log_replays_to_the_same_decisions(store: Store, tmp_path: Path
     with exported.open("wb") as out:
         assert service.export(out) == len(events()) - 1  # the duplicate was stored once
     again = io.BytesIO()
-    replay([Source(str(exported))], rules(), again, until=UNTIL)
+    replay([EventFile(str(exported))], rules(), again, until=UNTIL)
     assert [json.loads(x) for x in again.getvalue().splitlines()] == service.decisions()
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from leadrules.engine.replay.sources import OutOfOrder, Rejected, Source, ordered
+from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered
 
 BASE = "2026-03-02T09:00:{:02d}Z"
 
@@ -33,7 +33,7 @@ def ids(items: list) -> list[str]:
 def test_a_nearly_sorted_file_streams_in_timestamp_order(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     path.write_text("\n".join([msg(1, "a"), msg(3, "c"), msg(2, "b"), msg(4, "d")]) + "\n")
-    assert ids(list(ordered([Source(str(path))], print, full_sort=False, window=2))) == [
+    assert ids(list(ordered([EventFile(str(path))], print, full_sort=False, window=2))) == [
         "a",
         "b",
         "c",
@@ -45,15 +45,15 @@ def test_input_too_far_out_of_order_raises_for_a_full_sort(tmp_path: Path) -> No
     path = tmp_path / "a.jsonl"
     path.write_text("\n".join([msg(5, "e"), msg(6, "f"), msg(7, "g"), msg(1, "a")]) + "\n")
     with pytest.raises(OutOfOrder):
-        list(ordered([Source(str(path))], print, full_sort=False, window=1))
-    assert ids(list(ordered([Source(str(path))], print, full_sort=True))) == ["a", "e", "f", "g"]
+        list(ordered([EventFile(str(path))], print, full_sort=False, window=1))
+    assert ids(list(ordered([EventFile(str(path))], print, full_sort=True))) == ["a", "e", "f", "g"]
 
 
 def test_files_merge_and_ties_keep_file_then_line_order(tmp_path: Path) -> None:
     a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     a.write_text("\n".join([msg(1, "a1"), msg(2, "a2")]) + "\n")
     b.write_text("\n".join([msg(1, "b1"), msg(1, "b2")]) + "\n")
-    assert ids(list(ordered([Source(str(a)), Source(str(b))], print, full_sort=False))) == [
+    assert ids(list(ordered([EventFile(str(a)), EventFile(str(b))], print, full_sort=False))) == [
         "a1",
         "b1",
         "b2",
@@ -65,11 +65,11 @@ def test_gzip_is_detected_by_content(tmp_path: Path) -> None:
     path = tmp_path / "events.data"
     with gzip.open(path, "wt") as handle:
         handle.write(msg(1, "z") + "\n")
-    assert ids(list(ordered([Source(str(path))], print, full_sort=False))) == ["z"]
+    assert ids(list(ordered([EventFile(str(path))], print, full_sort=False))) == ["z"]
 
 
 def test_stdin_is_spooled_so_it_can_be_read_twice() -> None:
-    source = Source("-", stdin=io.BytesIO((msg(2, "b") + "\n" + msg(1, "a") + "\n").encode()))
+    source = EventFile("-", stdin=io.BytesIO((msg(2, "b") + "\n" + msg(1, "a") + "\n").encode()))
     try:
         assert ids(list(ordered([source], print, full_sort=True))) == ["a", "b"]
         assert ids(list(ordered([source], print, full_sort=True))) == ["a", "b"]
@@ -82,7 +82,7 @@ def test_rejected_lines_name_file_line_and_field(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     path.write_text(msg(1, "a") + "\n\n" + '{"type": "page"}\n' + "[1]\n")
     rejected: list[Rejected] = []
-    assert ids(list(ordered([Source(str(path))], rejected.append, full_sort=False))) == ["a"]
+    assert ids(list(ordered([EventFile(str(path))], rejected.append, full_sort=False))) == ["a"]
     assert [str(r) for r in rejected] == [
         f"{path}:3: userId: one of userId or anonymousId is required",
         f"{path}:4: message: must be a JSON object, got list",
