@@ -1,5 +1,9 @@
 """Slack incoming webhook: a Block Kit message a rep can act on — who, score and stage, the
-top reasons, recent activity, the SLA deadline, and the rendered template."""
+top reasons, recent activity, the SLA deadline, and the rendered template.
+
+Every text Slack parses as mrkdwn is escaped by Slack's rules (`&`, `<`, `>`), so a trait or
+an event name cannot mention `<!channel>`, ping a user or smuggle a link. Plain-text blocks
+(the header) are not parsed by Slack and are sent as they are."""
 
 from __future__ import annotations
 
@@ -10,6 +14,11 @@ import orjson
 
 from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt
 from leadrules.adapters.http import post
+
+
+def escape(text: object) -> str:
+    """Slack's escaping for text it parses: `&`, `<` and `>` as entities, nothing else."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class SlackSettings(AdapterSettings):
@@ -36,26 +45,29 @@ def blocks(message: Message) -> dict[str, Any]:
     ]
     if message.text.strip():
         out.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": message.text.strip()[:2900]}}
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": escape(message.text.strip())[:2900]},
+            }
         )
-    fields = [{"type": "mrkdwn", "text": f"*Rule*\n{record.get('rule')}"}]
+    fields = [{"type": "mrkdwn", "text": f"*Rule*\n{escape(record.get('rule'))}"}]
     if context.get("sla_deadline"):
-        fields.append({"type": "mrkdwn", "text": f"*Accept by*\n{context['sla_deadline']}"})
+        fields.append({"type": "mrkdwn", "text": f"*Accept by*\n{escape(context['sla_deadline'])}"})
     out.append({"type": "section", "fields": fields})
     reasons = context.get("reasons") or []
     if reasons:
-        lines = [f"{r['points']:+d}  {r['rule']}" for r in reasons[:5]]
+        lines = [f"{r['points']:+d}  {escape(r['rule'])}" for r in reasons[:5]]
         out.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": "*Why*\n" + "\n".join(lines)}}
         )
     recent = context.get("recent") or []
     if recent:
         lines = [
-            f"{e.get('at', '')[:16]}  {e.get('event') or e.get('path') or e.get('type')}"
+            f"{e.get('at', '')[:16]}  {escape(e.get('event') or e.get('path') or e.get('type'))}"
             for e in recent[:5]
         ]
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "\n".join(lines)}]})
-    return {"text": f"{message.subject}: {header}", "blocks": out}
+    return {"text": escape(f"{message.subject}: {header}"), "blocks": out}
 
 
 class SlackAdapter(Adapter):

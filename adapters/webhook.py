@@ -1,10 +1,18 @@
-"""A JSON webhook — the way to create CRM tasks. The body is signed with HMAC-SHA256 over its
-exact bytes (`X-Leadrules-Signature: sha256=<hex>`) and carries `Idempotency-Key`."""
+"""A JSON webhook — the way to create CRM tasks. The request carries `Idempotency-Key` and,
+with a `secret`, a Stripe-style signature over a timestamp and the exact body:
+
+    X-Leadrules-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<body>">
+
+Because the timestamp is signed, a receiver that refuses signatures older than a few minutes
+cannot be fooled by a captured request sent again later (docs/reliability.md shows the check;
+`verify` below is the same check for Python receivers)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -13,6 +21,9 @@ from pydantic import Field
 
 from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt, resolve_env
 from leadrules.adapters.http import post
+
+HEADER = "X-Leadrules-Signature"
+TOLERANCE_S = 300
 
 
 class WebhookSettings(AdapterSettings):
@@ -36,13 +47,30 @@ def body(message: Message) -> bytes:
     return orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
 
 
-def signature(secret: str, content: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), content, hashlib.sha256).hexdigest()
+def signature(secret: str, content: bytes, timestamp: int) -> str:
+    """The header value: `t=<timestamp>,v1=<hex HMAC-SHA256 of "<timestamp>.<body>">`."""
+    signed = str(timestamp).encode() + b"." + content
+    digest = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={digest}"
+
+
+def verify(
+    secret: str, header: str, content: bytes, now: float, tolerance: int = TOLERANCE_S
+) -> bool:
+    """The receiver's check: a `v1` HMAC over `t.body` that matches (in constant time) and a
+    `t` within `tolerance` seconds of `now`."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    if not parts.get("t", "").isdigit() or abs(now - int(parts["t"])) > tolerance:
+        return False
+    signed = parts["t"].encode() + b"." + content
+    expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, parts.get("v1", ""))
 
 
 class WebhookAdapter(Adapter):
     settings_model = WebhookSettings
     settings: WebhookSettings
+    now: Callable[[], float] = staticmethod(time.time)  # the signing clock (tests replace it)
 
     def __init__(self, channel: str, settings: dict[str, Any]) -> None:
         super().__init__(channel, settings)
@@ -59,7 +87,8 @@ class WebhookAdapter(Adapter):
             "Idempotency-Key": message.key,
         }
         if self.settings.secret is not None:
-            headers["X-Leadrules-Signature"] = signature(self.setting("secret"), content)
+            # Signed per attempt: a retry carries a fresh timestamp, the same key and body.
+            headers[HEADER] = signature(self.setting("secret"), content, int(self.now()))
         post(
             self._client,
             self.setting("url"),

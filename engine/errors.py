@@ -50,6 +50,9 @@ class EventError(LeadrulesError):
 class DeliveryError(LeadrulesError):
     """An adapter could not deliver a message. `retryable` tells the dispatcher what to do."""
 
-    def __init__(self, message: str, *, retryable: bool = True) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool = True, retry_after: float | None = None
+    ) -> None:
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the receiver asked us to wait (Retry-After)
         super().__init__(message)

@@ -1,12 +1,19 @@
 """The outbox dispatcher: delivers each decision through its channel's adapter, at least once,
 with the same idempotency key on every attempt; retries with exponential backoff and full
 jitter; a dead letter after `max_attempts`. The retry policy lives here and only here.
+
+A receiver's `Retry-After` (on 429 or 503) is honoured: the next attempt is not before it.
+Error texts are stripped of the channel's credentials (secrets, passwords, tokens, webhook
+URLs, header values) before they reach the log or the outbox's `last_error`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
+import re
+import traceback
 from collections.abc import Callable
 from typing import Any, Literal
 
@@ -18,6 +25,7 @@ from leadrules.adapters.registry import adapter_class
 from leadrules.engine.clock import Clock
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.daemon.store import DecisionRow, Store
+from leadrules.engine.envrefs import MissingEnv, resolve
 from leadrules.engine.errors import DeliveryError
 from leadrules.engine.language.templates import TemplateSet
 from leadrules.engine.timefmt import US_PER_S
@@ -25,6 +33,33 @@ from leadrules.engine.timefmt import US_PER_S
 log = logging.getLogger("leadrules.dispatch")
 OnDelivered = Callable[[DecisionRow, int], None]
 OnFailed = Callable[[DecisionRow, str, bool], None]
+SECRET_SETTING = re.compile(r"secret|password|token|key|webhook_url|auth", re.IGNORECASE)
+
+
+def secrets_of(settings: Any) -> list[str]:
+    """The credentials among an adapter's settings, resolved: values of settings whose name
+    says secret, password, token, key, auth or webhook_url, and every header value."""
+    found: list[str] = []
+
+    def visit(name: str, value: Any, secret: bool) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                visit(str(key), inner, secret or name == "headers")
+        elif isinstance(value, str) and (secret or SECRET_SETTING.search(name)):
+            with contextlib.suppress(MissingEnv):
+                found.append(resolve(value))
+            found.append(value)
+
+    dumped = settings.model_dump() if hasattr(settings, "model_dump") else settings
+    for name, value in dict(dumped or {}).items():
+        visit(name, value, False)
+    return sorted({s for s in found if len(s) >= 4}, key=len, reverse=True)
+
+
+def redact(text: str, secrets: list[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "[redacted]")
+    return text
 
 
 class Dispatcher:
@@ -49,11 +84,13 @@ class Dispatcher:
         self.on_delivered: OnDelivered | None = None
         self.on_failed: OnFailed | None = None
         self._adapters: dict[str, Adapter] = {}
+        self._secrets: dict[str, list[str]] = {}
         self.use_rules(rules, templates)
 
     def use_rules(self, rules: RuleSet, templates: TemplateSet) -> None:
         """New channels and templates (after a reload); adapters are built again on use."""
         self.close()
+        self._secrets = {}
         self.rules = rules
         self.templates = templates
 
@@ -62,8 +99,16 @@ class Dispatcher:
             spec = self.rules.channels.get(channel)
             if spec is None:
                 raise DeliveryError(f"unknown channel {channel!r}", retryable=False)
+            self._secrets[channel] = secrets_of(spec.settings)
             self._adapters[channel] = adapter_class(spec.adapter)(channel, spec.settings)
         return self._adapters[channel]
+
+    def secrets(self, channel: str) -> list[str]:
+        """The channel's credentials (for redaction), whether or not its adapter was built."""
+        if channel not in self._secrets:
+            spec = self.rules.channels.get(channel)
+            self._secrets[channel] = secrets_of(spec.settings) if spec is not None else []
+        return self._secrets[channel]
 
     def message(self, row: DecisionRow) -> Message:
         record = orjson.loads(row.record)
@@ -119,14 +164,18 @@ class Dispatcher:
 
     def _attempt(self, row: DecisionRow) -> None:
         error: DeliveryError | None = None
+        secrets = self.secrets(row.channel or "")
         try:
             message = self.message(row)
             self._adapter(row.channel or "").send(message)
         except DeliveryError as exc:
             error = exc
         except Exception as exc:  # an adapter bug or an unmapped failure: try again later
-            log.exception("adapter raised for %s", row.key)
+            log.error(
+                "adapter raised for %s:\n%s", row.key, redact(traceback.format_exc(), secrets)
+            )
             error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True)
+        text = None if error is None else redact(str(error), secrets)
         now = self.clock.now_us()
         with self.store.session() as session:
             current = session.get(DecisionRow, row.seq)
@@ -136,20 +185,23 @@ class Dispatcher:
             if error is None:
                 current.status, current.sent_at, current.last_error = "sent", now, None
             else:
-                current.last_error = str(error)
+                current.last_error = text
                 if not error.retryable or current.attempts >= self.max_attempts:
                     current.status = "dead"
                 else:
-                    current.next_attempt_at = now + self.backoff(current.attempts)
+                    wait = self.backoff(current.attempts)
+                    if error.retry_after is not None:
+                        wait = max(wait, int(error.retry_after * US_PER_S))
+                    current.next_attempt_at = now + wait
             session.add(current)
             session.commit()
         if error is None:
             if self.on_delivered is not None:
                 self.on_delivered(current, now)
         else:
-            log.warning("delivery of %s failed (%s): %s", row.key, current.status, error)
+            log.warning("delivery of %s failed (%s): %s", row.key, current.status, text)
             if self.on_failed is not None:
-                self.on_failed(current, str(error), current.status == "dead")
+                self.on_failed(current, text or "", current.status == "dead")
 
     def close(self) -> None:
         for adapter in self._adapters.values():

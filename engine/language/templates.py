@@ -12,8 +12,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChainableUndefined, FileSystemLoader, TemplateSyntaxError, meta
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import ChainableUndefined, FileSystemLoader, TemplateSyntaxError, meta, nodes
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from leadrules.engine.errors import Problem
 
@@ -36,12 +37,58 @@ TEMPLATE_VARIABLES = frozenset(
     }
 )
 SUFFIXES = (".md", ".txt")
+MAX_SIZE = 100_000  # longest string or list `*` may build, largest result `**` may give
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """Jinja2's immutable sandbox (no `_`-attributes, no mutation of the variables, bounded
+    `range`) that also bounds `*` and `**`, so a template cannot build a giant string."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        # Jinja2 answers an unsafe attribute with an undefined value, which our chainable
+        # undefined renders as empty text: refuse loudly instead, so the message dead-letters
+        # with the reason rather than going out with a hole in it.
+        raise SecurityError(f"access to attribute {attribute!r} of a template value is refused")
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**":
+            if isinstance(right, int) and abs(right) > 64:
+                raise SecurityError(f"exponent {right} is too large for a template")
+            return left**right
+        if isinstance(left, int) and isinstance(right, (str, list, tuple)):
+            left, right = right, left
+        sized = isinstance(left, (str, list, tuple)) and isinstance(right, int)
+        if sized and len(left) * right > MAX_SIZE:
+            raise SecurityError("a template may not build a value that large")
+        return left * right
+
+
+def unsafe_access(tree: nodes.Template) -> list[tuple[int, str]]:
+    """(line, attribute) of every `_`-attribute a template names (`x.__class__`,
+    `x["__globals__"]`): the sandbox refuses them at render; `check` reports them."""
+    found = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(node, nodes.Getattr):
+            name = node.attr
+        elif (
+            isinstance(node, nodes.Getitem)
+            and isinstance(node.arg, nodes.Const)
+            and isinstance(node.arg.value, str)
+        ):
+            name = node.arg.value
+        else:
+            continue
+        if name.startswith("_"):
+            found.append((node.lineno, name))
+    return found
 
 
 class TemplateSet:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
-        self.env = SandboxedEnvironment(
+        self.env = _Sandbox(
             loader=FileSystemLoader(str(self.directory)),
             undefined=ChainableUndefined,
             keep_trailing_newline=True,
@@ -76,6 +123,18 @@ class TemplateSet:
             except (OSError, UnicodeDecodeError) as exc:
                 out.append(Problem(shown, 1, 1, f"cannot read template: {exc}"))
                 continue
+            lines = source.splitlines()
+            for line, name in sorted(unsafe_access(tree)):
+                text = lines[line - 1] if 0 < line <= len(lines) else ""
+                out.append(
+                    Problem(
+                        shown,
+                        line,
+                        text.find(name) + 1 or 1,
+                        f"template reads attribute {name!r}: attributes starting with `_` "
+                        "are refused by the sandbox",
+                    )
+                )
             for variable in sorted(meta.find_undeclared_variables(tree) - known):
                 line = next(
                     (i for i, text in enumerate(source.splitlines(), 1) if variable in text), 1

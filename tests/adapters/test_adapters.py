@@ -97,8 +97,10 @@ def test_webhook_signs_the_exact_body_and_keeps_the_key_on_every_attempt(
     adapter.send(message())
     assert [r.headers["idempotency-key"] for r in http.requests] == ["m1/0", "m1/0"]
     request = http.requests[-1]
-    expected = "sha256=" + hmac.new(b"s3cret", request.body, hashlib.sha256).hexdigest()
-    assert request.headers["x-leadrules-signature"] == expected
+    stamp = request.headers["x-leadrules-signature"].split(",")[0].removeprefix("t=")
+    signed = stamp.encode() + b"." + request.body
+    expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
+    assert request.headers["x-leadrules-signature"] == f"t={stamp},v1={expected}"
     assert json.loads(request.body)["record"]["rule"] == "demo-request"
 
 
