@@ -6,6 +6,10 @@ Semantics (contract "Matching: `when`", plus the decisions written in docs/rules
 - `at_least`/`at_most`/`more_than`/`less_than` compare numbers; a string that is a plain
   decimal number (`"250"`, `"-1.5"`) counts as that number, since form fields arrive as text;
 - `glob` is `fnmatch.fnmatchcase` (so `*` also matches `/`), `matches` is `re.search`;
+  it runs on the `regex` module (compatible with `re` for every pattern `check` accepts),
+  because that one can stop a search: a search that takes longer than `REGEX_TIMEOUT_S`
+  counts as no match and is counted (`regex_timeouts()`), so one pathological pattern or
+  value cannot stall a replay or the daemon;
 - `contains` is a substring test on strings and a membership test on lists.
 """
 
@@ -16,6 +20,8 @@ from collections.abc import Callable
 from fnmatch import fnmatchcase
 from functools import lru_cache
 from typing import Any
+
+import regex
 
 from leadrules.engine.core.ruleset import FieldCond, Op
 
@@ -53,9 +59,33 @@ def as_number(value: Any) -> float | int | None:
     return None
 
 
+REGEX_TIMEOUT_S = 0.05
+_timeouts = [0]
+
+
+def regex_timeouts() -> int:
+    """How many `matches` searches were stopped by the timeout in this process."""
+    return _timeouts[0]
+
+
 @lru_cache(maxsize=4096)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def _regex(pattern: str) -> regex.Pattern[str]:
+    return regex.compile(pattern)
+
+
+def _searcher(pattern: str) -> Predicate:
+    search = _regex(pattern).search
+
+    def found(value: Any) -> bool:
+        if not isinstance(value, str):
+            return False
+        try:
+            return search(value, timeout=REGEX_TIMEOUT_S) is not None
+        except TimeoutError:
+            _timeouts[0] += 1
+            return False
+
+    return found
 
 
 def _contains(value: Any, arg: Any) -> bool:
@@ -78,8 +108,7 @@ def compile_op(op: Op) -> Predicate:
         pattern = str(arg)
         return lambda v: isinstance(v, str) and fnmatchcase(v, pattern)
     if name == "matches":
-        search = _regex(str(arg)).search
-        return lambda v: isinstance(v, str) and search(v) is not None
+        return _searcher(str(arg))
     if name == "contains":
         return lambda v: _contains(v, arg)
     if name == "exists":

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import difflib
-import re
 from typing import Any
 
 from leadrules.engine.core.ruleset import OPERATORS, PAGE_FIELDS, STAGES, FieldCond, Match, Op
 from leadrules.engine.errors import Problem
+from leadrules.engine.language.regexes import regex_problem
 from leadrules.engine.language.yaml_source import Source
 
 _NUMERIC = ("at_least", "at_most", "more_than", "less_than")
@@ -53,10 +53,7 @@ def _check_arg(name: str, arg: Any) -> str | None:
     if name in ("glob", "matches") and not isinstance(arg, str):
         return "needs a string"
     if name == "matches":
-        try:
-            re.compile(arg)
-        except re.error as exc:
-            return f"invalid regular expression: {exc}"
+        return regex_problem(str(arg))
     if name in _NUMERIC and (isinstance(arg, bool) or not isinstance(arg, (int, float))):
         return "needs a number"
     if name == "exists" and not isinstance(arg, bool):
