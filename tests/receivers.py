@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -24,12 +25,15 @@ class Request:
 
 @dataclass
 class HttpReceiver:
-    """Records every request; answers `status` (a list pops one status per request)."""
+    """Records every request; answers `status` (a list pops one status per request), after
+    `delay` seconds, with a `Retry-After: retry_after` header on errors when set."""
 
     url: str
     requests: list[Request] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
     default_status: int = 200
+    delay: float = 0.0
+    retry_after: str | None = None
 
     def next_status(self) -> int:
         return self.statuses.pop(0) if self.statuses else self.default_status
@@ -46,8 +50,12 @@ def http_receiver() -> Iterator[HttpReceiver]:
                 Request("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             )
             status = receiver.next_status()
+            if receiver.delay:
+                time.sleep(receiver.delay)
             self.send_response(status)
             self.send_header("Content-Type", "text/plain")
+            if status >= 400 and receiver.retry_after is not None:
+                self.send_header("Retry-After", receiver.retry_after)
             self.end_headers()
             self.wfile.write(b"ok" if status < 400 else b"nope")
 
