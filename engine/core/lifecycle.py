@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from leadrules.engine.core import actions, scoring, sequences
 from leadrules.engine.core.events import Event
+from leadrules.engine.core.ruleset import Stage
 from leadrules.engine.core.state import StageChange, Timer
 from leadrules.engine.core.turn import Turn
 
 # Sales feedback events and the stages each one may move a prospect from.
-_BEFORE_CUSTOMER = frozenset({"lead", "mql", "sal", "sql", "recycled"})
-FEEDBACK = {
+_BEFORE_CUSTOMER: frozenset[Stage] = frozenset({"lead", "mql", "sal", "sql", "recycled"})
+FEEDBACK: dict[str, tuple[Stage, frozenset[Stage]]] = {
     "Lead Accepted": ("sal", frozenset({"mql"})),
     "Lead Qualified": ("sql", frozenset({"lead", "mql", "sal", "recycled"})),
     "Deal Won": ("customer", _BEFORE_CUSTOMER),
@@ -17,7 +18,7 @@ FEEDBACK = {
 }
 
 
-def set_stage(turn: Turn, stage: str, reason: str | None = None) -> None:
+def set_stage(turn: Turn, stage: Stage, reason: str | None = None) -> None:
     """Move to `stage`: a `set_stage` record, then the sequences that exit on it end."""
     state = turn.state
     leaving_mql = state.stage == "mql"

@@ -7,9 +7,11 @@ where each piece came from so that later checks (and `explain`) can point at the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
-STAGES: tuple[str, ...] = ("lead", "mql", "sal", "sql", "customer", "recycled")
+# The lifecycle stages (contract "Lifecycle"), in their order along the funnel.
+Stage = Literal["lead", "mql", "sal", "sql", "customer", "recycled"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
 
 OPERATORS: tuple[str, ...] = (
     "equals",

@@ -8,9 +8,19 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
+
+from leadrules.engine.core.ruleset import Stage
 
 RECENT_EVENTS = 10
+
+# Whether a ledger entry still counts: `expired` by time, `cleared` by a reset on reject.
+LedgerState = Literal["active", "expired", "cleared"]
+LEDGER_STATES: tuple[LedgerState, ...] = get_args(LedgerState)
+# What a timer does when due: a sequence step, the SLA, an `unless` absence check, the next
+# expiry of behaviour points.
+TimerKind = Literal["step", "sla", "absence", "expiry"]
+TIMER_KINDS: tuple[TimerKind, ...] = get_args(TimerKind)
 
 
 @dataclass(slots=True)
@@ -23,7 +33,7 @@ class LedgerEntry:
     expires: int | None
     event: dict[str, Any]  # a short description of the event (see `describe_event`)
     seq: int = 0
-    state: str = "active"  # active | expired | cleared (reset on reject)
+    state: LedgerState = "active"
 
 
 @dataclass(slots=True)
@@ -53,7 +63,7 @@ class TriggerState:
 @dataclass(slots=True)
 class StageChange:
     at: int
-    stage: str
+    stage: Stage
     rule: str
     reason: str | None = None
 
@@ -63,7 +73,7 @@ class ProspectState:
     id: str
     traits: dict[str, Any] = field(default_factory=dict)
     trait_at: dict[str, int] = field(default_factory=dict)  # when each trait was last set
-    stage: str = "lead"
+    stage: Stage = "lead"
     history: list[StageChange] = field(default_factory=list)
     reject_reason: str | None = None
     unsubscribed: bool = False
@@ -116,7 +126,7 @@ class Timer:
 
     due: int
     prospect: str
-    kind: str  # step | sla | absence | expiry
+    kind: TimerKind
     token: str  # ties the timer to the state it acts on; a stale token means cancelled
     name: str = ""  # the sequence or trigger
     index: int = 0  # the step to run (step timers)
