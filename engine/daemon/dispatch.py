@@ -16,6 +16,7 @@ import re
 import traceback
 from collections.abc import Callable
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import orjson
 from sqlmodel import Session, col, select
@@ -46,9 +47,14 @@ def secrets_of(settings: Any) -> list[str]:
             for key, inner in value.items():
                 visit(str(key), inner, secret or name == "headers")
         elif isinstance(value, str) and (secret or SECRET_SETTING.search(name)):
+            values = [value]
             with contextlib.suppress(MissingEnv):
-                found.append(resolve(value))
-            found.append(value)
+                values.append(resolve(value))
+            for one in values:
+                found.append(one)
+                parts = urlsplit(one)
+                if parts.scheme and parts.netloc:  # a receiver may echo only the path
+                    found.extend((parts.path, parts.query))
 
     dumped = settings.model_dump() if hasattr(settings, "model_dump") else settings
     for name, value in dict(dumped or {}).items():
