@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from leadrules.engine.envrefs import MissingEnv, resolve
+from leadrules.engine.envrefs import ENV_REF, MissingEnv, resolve
 from leadrules.engine.errors import ConfigError
 from leadrules.engine.language.channels import shown_path
 from leadrules.engine.language.validation import validation_problems
@@ -20,6 +20,29 @@ class IngestSettings(BaseModel):
     write_keys: list[str] = Field(default_factory=lambda: ["${LEADRULES_WRITE_KEY}"])
     max_message_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
+    # Origins whose pages may post to the ingest routes. "*" as Segment's own API does: a
+    # browser write key is public by design; a list restricts it.
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # Shared secret of Segment's Webhooks destination (`${VAR}`): with it, a request signed
+    # with `X-Signature` (hex HMAC-SHA1 of the body) is accepted without a write key.
+    segment_webhook_secret: str | None = None
+
+    @field_validator("segment_webhook_secret")
+    @classmethod
+    def _secret_from_environment(cls, value: str | None) -> str | None:
+        # A secret's value never lives under config/ (the contract's rule for secrets).
+        if value is not None and not ENV_REF.search(value):
+            raise ValueError('write the secret as "${ENV_VAR}" and set the variable')
+        return value
+
+    def resolved_segment_webhook_secret(self) -> str | None:
+        """The webhook secret with `${VAR}` read from the environment; None when unset."""
+        if not self.segment_webhook_secret:
+            return None
+        try:
+            return resolve(self.segment_webhook_secret) or None
+        except MissingEnv:
+            return None
 
 
 class DispatchSettings(BaseModel):
