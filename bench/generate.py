@@ -6,7 +6,11 @@ N prospects over a period; activity skewed (a few very active prospects, most li
 clustered in weekday business hours; sessions of page views over a site (blog and home most,
 pricing rarer, the demo page rarest); anonymous visitors of whom some identify (with traits:
 title, company size, industry) or are aliased; videos, guide downloads, e-mail replies,
-unsubscribes, sales feedback and deal outcomes in a plausible order. About 1% of lines arrive
+unsubscribes, sales feedback and deal outcomes in a plausible order. Outcomes follow intent,
+as real ones do: each prospect has a hidden intent (most low, a few high) that makes buying
+pages (pricing, demo, case studies), demo requests, webinars, replies and senior titles more
+likely, and makes sales accept, qualify and win it more often (docs/backtest.md), so a
+backtest's precision and recall mean something. About 1% of lines arrive
 out of order (displaced by minutes to two days) unless `--sorted`, and 0.5% are duplicates
 (an exact copy of an earlier message shortly after it). The same seed and arguments give
 the same bytes. Memory stays bounded: prospects are generated a day at a time.
@@ -55,6 +59,9 @@ PAGES = [
 ]
 PAGE_PATHS = [p for p, _ in PAGES]
 PAGE_CUM = list(itertools.accumulate(w for _, w in PAGES))
+# What a prospect with buying intent looks at instead (chosen with probability = intent).
+BUYER_WEIGHTS = {"/pricing": 30, "/pricing/enterprise": 12, "/demo": 10, **dict.fromkeys(CASES, 8)}
+BUYER_CUM = list(itertools.accumulate(BUYER_WEIGHTS.get(p, w) for p, w in PAGES))
 TITLES = [
     "VP of Sales",
     "Director of Marketing",
@@ -81,6 +88,18 @@ TRACK = [
 ]
 TRACK_NAMES = [n for n, _ in TRACK]
 TRACK_CUM = list(itertools.accumulate(w for _, w in TRACK))
+BUYER_TRACK = {"Demo Requested": 6, "Webinar Attended": 5, "Email Replied": 6, "Unsubscribed": 0.1}
+BUYER_TRACK_CUM = list(itertools.accumulate(BUYER_TRACK.get(n, w) for n, w in TRACK))
+SENIOR_TITLES = [t for t in TITLES if t.split()[0] in ("VP", "Director", "Head", "Chief")]
+VIDEOS = {
+    "case-study": [
+        "How Globex doubled pipeline",
+        "Initech: response time from 2 days to 5 minutes",
+    ],
+    "product-tour": ["leadrules in 3 minutes", "Scoring rules walkthrough"],
+    "webinar": ["RevOps roundtable", "MQL vs SQL, live"],
+}
+GUIDES = {"lead-scoring-101": "Lead scoring 101", "nurture-playbook": "The nurture playbook"}
 FEEDBACK = ["Lead Accepted", "Lead Qualified", "Deal Won", "Deal Lost", "Lead Rejected"]
 REASONS = ["not-a-fit", "no-budget", "bad-timing", "student"]
 
@@ -94,6 +113,7 @@ class Prospect:
     identify_after: int = 0  # identifies after this many events (0: never)
     events: int = 0
     stage: int = 0  # 0 lead, 1 accepted, 2 qualified, 3 closed
+    intent: float = 0.0  # hidden: drives buying behaviour and sales' verdicts alike
     traits: dict[str, Any] = field(default_factory=dict)
 
 
@@ -115,6 +135,7 @@ class Generator:
         self.prospects = []
         for n in range(count):
             prospect = Prospect(n, f"anon-{rng.getrandbits(48):012x}", rng.paretovariate(1.2))
+            prospect.intent = rng.betavariate(0.7, 3.0)
             if rng.random() < 0.55:
                 prospect.identify_after = 1 + int(rng.expovariate(1 / 4))
             self.prospects.append(prospect)
@@ -141,7 +162,7 @@ class Generator:
         p.traits = {
             "email": f"{first}.{p.number}@example.org",
             "name": f"{first.title()} {p.number}",
-            "title": rng.choice(TITLES),
+            "title": rng.choice(SENIOR_TITLES if rng.random() < p.intent else TITLES),
             "company": {
                 "name": f"Company {p.number % 997}",
                 "size": int(rng.paretovariate(0.9) * 20),
@@ -170,7 +191,8 @@ class Generator:
                 continue
             roll = rng.random()
             if roll < 0.78:
-                path = rng.choices(PAGE_PATHS, cum_weights=PAGE_CUM)[0]
+                pages = BUYER_CUM if rng.random() < p.intent else PAGE_CUM
+                path = rng.choices(PAGE_PATHS, cum_weights=pages)[0]
                 msg = self._base(p, "page", ts)
                 msg["name"] = path.strip("/").split("/")[0].title() or "Home"
                 msg["properties"] = {
@@ -182,26 +204,33 @@ class Generator:
                     ),
                 }
             elif roll < 0.97 or p.user_id is None:
-                name = rng.choices(TRACK_NAMES, cum_weights=TRACK_CUM)[0]
+                tracks = BUYER_TRACK_CUM if rng.random() < p.intent else TRACK_CUM
+                name = rng.choices(TRACK_NAMES, cum_weights=tracks)[0]
                 msg = self._base(p, "track", ts)
                 msg["event"] = name
                 if name == "Video Watched":
+                    category = (
+                        "case-study"
+                        if rng.random() < p.intent
+                        else rng.choice(["case-study", "product-tour", "webinar"])
+                    )
                     msg["properties"] = {
-                        "category": rng.choice(["case-study", "product-tour", "webinar"]),
-                        "title": "A video",
+                        "category": category,
+                        "title": rng.choice(VIDEOS[category]),
                     }
                 elif name == "Guide Downloaded":
-                    msg["properties"] = {
-                        "guide": rng.choice(["lead-scoring-101", "nurture-playbook"])
-                    }
-            elif roll < 0.99 and p.stage < 3:
+                    guide = rng.choice(list(GUIDES))
+                    msg["properties"] = {"guide": guide, "title": GUIDES[guide]}
+            elif roll < 0.99 and p.stage < 3 and p.events >= 4:
+                # Sales sees engaged prospects; its verdicts follow their intent.
                 msg = self._base(p, "track", ts)
+                yes = rng.random()
                 if p.stage == 0:
-                    name = "Lead Accepted" if rng.random() < 0.7 else "Lead Rejected"
+                    name = "Lead Accepted" if yes < 0.15 + 0.8 * p.intent else "Lead Rejected"
                 elif p.stage == 1:
-                    name = "Lead Qualified" if rng.random() < 0.6 else "Lead Rejected"
+                    name = "Lead Qualified" if yes < 0.2 + 0.75 * p.intent else "Lead Rejected"
                 else:
-                    name = "Deal Won" if rng.random() < 0.4 else "Deal Lost"
+                    name = "Deal Won" if yes < 0.15 + 0.7 * p.intent else "Deal Lost"
                 p.stage = 3 if name in ("Deal Won", "Deal Lost", "Lead Rejected") else p.stage + 1
                 msg["event"] = name
                 if name == "Lead Rejected":

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of rule files (for editors)")
 
+    from leadrules.engine.replay import backtest_command
+
+    backtest_command.configure(
+        sub.add_parser("backtest", help="compare two rule sets on the same history")
+    )
+
     run = sub.add_parser("run", help="the daemon: ingest API, timers, delivery")
     _rule_args(run)
     run.add_argument("--host", help="listen address (default from config, 127.0.0.1)")
@@ -111,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             "run": cmd_run,
             "export": cmd_export,
             "outbox": cmd_outbox,
+            "backtest": cmd_backtest,
         }
         return handler[args.command](args)
     except RuleError as exc:
@@ -143,6 +150,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     print(f"{args.rules}: ok", file=sys.stderr)
     return EXIT_OK
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from leadrules.engine.replay import backtest_command
+
+    return backtest_command.main(args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -1,0 +1,138 @@
+"""Several rule sets over one history in one pass: each lane is an evaluator with its own
+world and timers; the events are read, parsed, ordered and de-duplicated once.
+
+The loop keeps the replay's order (engine/replay/dry_run.py): for each lane, timers due
+before an event fire before it, events at the same instant run before timers due then, and
+at the end time advances to the last event. The first lane decides duplicates (`messageId`
+seen before); the others follow it, so every lane sees exactly the same events.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from leadrules.engine.core.evaluator import Evaluator
+from leadrules.engine.core.events import Event
+from leadrules.engine.core.ruleset import RuleSet
+from leadrules.engine.core.state import Decision
+from leadrules.engine.core.turn import Compiled, Options
+from leadrules.engine.replay.memory_world import MemoryWorld
+from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered
+
+Collect = Callable[[list[Decision], int], None]  # decisions and the exact time they were made
+
+
+class _Follower(MemoryWorld):
+    """A lane's world that leaves duplicate detection to the first lane."""
+
+    def seen(self, message_id: str) -> bool:
+        return False
+
+
+@dataclass
+class Lane:
+    rules: RuleSet
+    collect: Collect | None = None
+    options: Options = field(default_factory=Options)
+    world: MemoryWorld = field(default_factory=MemoryWorld)
+    evaluator: Evaluator | None = None
+
+    def start(self, follower: bool) -> Evaluator:
+        self.world = _Follower() if follower else MemoryWorld()
+        self.evaluator = Evaluator(Compiled.build(self.rules), self.world, self.options)
+        return self.evaluator
+
+    def fire_until(self, limit: int, inclusive: bool) -> int:
+        world, evaluator, collect = self.world, self.evaluator, self.collect
+        assert evaluator is not None
+        fired = 0
+        while (due := world.next_due()) is not None and (
+            due < limit or (inclusive and due <= limit)
+        ):
+            timer = world.pop_timer()
+            fired += 1
+            decisions = evaluator.on_timer(timer)
+            if decisions and collect is not None:
+                collect(decisions, timer.due)
+        return fired
+
+
+@dataclass
+class PassStats:
+    events: int = 0
+    duplicates: int = 0
+    first_at: int | None = None
+    last_at: int | None = None
+    restarted: bool = False
+
+
+def run_lanes(
+    sources: list[EventFile],
+    make_lanes: Callable[[], list[Lane]],
+    observe: Callable[[Event], None],
+    on_reject: Callable[[Rejected], None],
+    on_bytes: Callable[[int], None] | None = None,
+) -> tuple[list[Lane], PassStats]:
+    """Run every lane over the sources. `make_lanes` is called again (and `observe` sees
+    the events again) when the input is too far out of order to stream and is sorted."""
+    reported: set[tuple[str, int]] = set()
+
+    def reject(item: Rejected) -> None:
+        key = (item.path, item.line)
+        if key not in reported:
+            reported.add(key)
+            on_reject(item)
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(200_000, 50, 1000)  # as in a replay: the state is large and long-lived
+    try:
+        try:
+            return _pass(sources, make_lanes(), observe, reject, on_bytes, False)
+        except OutOfOrder:
+            lanes, stats = _pass(sources, make_lanes(), observe, reject, None, True)
+            stats.restarted = True
+            return lanes, stats
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _pass(
+    sources: list[EventFile],
+    lanes: list[Lane],
+    observe: Callable[[Event], None],
+    reject: Callable[[Rejected], None],
+    on_bytes: Callable[[int], None] | None,
+    full_sort: bool,
+) -> tuple[list[Lane], PassStats]:
+    stats = PassStats()
+    first = lanes[0].start(follower=False).on_event
+    first_collect = lanes[0].collect
+    others = [(lane.start(follower=True).on_event, lane.collect) for lane in lanes[1:]]
+    pending = [(lane.world.timers, lane) for lane in lanes]
+    last = None
+    for ts, _, _, event in ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes):
+        for timers, lane in pending:
+            if timers and timers[0][0] < ts:
+                lane.fire_until(ts, inclusive=False)
+        decisions = first(event)
+        if decisions is None:
+            stats.duplicates += 1
+            continue
+        if decisions and first_collect is not None:
+            first_collect(decisions, ts)
+        for on_event, collect in others:
+            decisions = on_event(event)
+            if decisions and collect is not None:
+                collect(decisions, ts)
+        observe(event)
+        stats.events += 1
+        if stats.first_at is None:
+            stats.first_at = ts
+        last = ts
+    stats.last_at = last
+    if last is not None:
+        for lane in lanes:
+            lane.fire_until(last, inclusive=True)
+    return lanes, stats
