@@ -190,7 +190,27 @@ class Generator:
                 yield ts, self._identify(p, ts)
                 continue
             roll = rng.random()
-            if roll < 0.78:
+            # Sales sees engaged, identified prospects, high intent ones more often; its
+            # verdicts follow their intent.
+            if (
+                p.user_id is not None
+                and p.stage < 3
+                and p.events >= 4
+                and (0.97 <= roll < 0.99 or roll < 0.04 * p.intent)
+            ):
+                msg = self._base(p, "track", ts)
+                yes = rng.random()
+                if p.stage == 0:
+                    name = "Lead Accepted" if yes < 0.15 + 0.8 * p.intent else "Lead Rejected"
+                elif p.stage == 1:
+                    name = "Lead Qualified" if yes < 0.2 + 0.75 * p.intent else "Lead Rejected"
+                else:
+                    name = "Deal Won" if yes < 0.15 + 0.7 * p.intent else "Deal Lost"
+                p.stage = 3 if name in ("Deal Won", "Deal Lost", "Lead Rejected") else p.stage + 1
+                msg["event"] = name
+                if name == "Lead Rejected":
+                    msg["properties"] = {"reason": rng.choice(REASONS)}
+            elif roll < 0.78:
                 pages = BUYER_CUM if rng.random() < p.intent else PAGE_CUM
                 path = rng.choices(PAGE_PATHS, cum_weights=pages)[0]
                 msg = self._base(p, "page", ts)
@@ -221,20 +241,6 @@ class Generator:
                 elif name == "Guide Downloaded":
                     guide = rng.choice(list(GUIDES))
                     msg["properties"] = {"guide": guide, "title": GUIDES[guide]}
-            elif roll < 0.99 and p.stage < 3 and p.events >= 4:
-                # Sales sees engaged prospects; its verdicts follow their intent.
-                msg = self._base(p, "track", ts)
-                yes = rng.random()
-                if p.stage == 0:
-                    name = "Lead Accepted" if yes < 0.15 + 0.8 * p.intent else "Lead Rejected"
-                elif p.stage == 1:
-                    name = "Lead Qualified" if yes < 0.2 + 0.75 * p.intent else "Lead Rejected"
-                else:
-                    name = "Deal Won" if yes < 0.15 + 0.7 * p.intent else "Deal Lost"
-                p.stage = 3 if name in ("Deal Won", "Deal Lost", "Lead Rejected") else p.stage + 1
-                msg["event"] = name
-                if name == "Lead Rejected":
-                    msg["properties"] = {"reason": rng.choice(REASONS)}
             else:
                 msg = self._base(p, "group", ts)
                 msg["groupId"] = f"g-{p.number % 997}"
