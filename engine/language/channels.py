@@ -26,24 +26,37 @@ def shown_path(path: Path) -> str:
 def load_channels(config_dir: Path | None) -> tuple[dict[str, Channel], list[Problem]]:
     """`config/channels.yaml` -> channels, each validated by its adapter's settings model.
     No directory or no file: no channels."""
+    channels, problems, _ = declared_channels(config_dir)
+    return channels, problems
+
+
+def declared_channels(
+    config_dir: Path | None,
+) -> tuple[dict[str, Channel], list[Problem], set[str] | None]:
+    """`load_channels`, plus the names the file declares, valid or not (None when the file
+    cannot be read as channels at all): a rule naming a declared but invalid channel is not
+    also an "unknown channel", since the channel's own problem already says what is wrong."""
     from leadrules.adapters.registry import adapter_class, adapter_names
 
     if config_dir is None:
-        return {}, []
+        return {}, [], set()
     path = Path(config_dir) / "channels.yaml"
     if not path.is_file():
-        return {}, []
+        return {}, [], set()
     src, problems = load_yaml(path, shown_path(path))
     if problems:
-        return {}, problems
+        return {}, problems, None
     data = src.data or {}
     if not isinstance(data, dict) or set(data) - {"channels"}:
-        extra = sorted(set(data) - {"channels"}) if isinstance(data, dict) else []
+        extra = sorted(set(data) - {"channels"}, key=str) if isinstance(data, dict) else []
         where = ("channels" if not extra else extra[0],)
         message = f"unknown key {extra[0]!r}" if extra else "channels.yaml holds `channels:`"
-        return {}, [src.at(where, message, key=bool(extra))]
+        return {}, [src.at(where, message, key=bool(extra))], None
+    declared = data.get("channels") or {}
+    if not isinstance(declared, dict):
+        return {}, [src.at(("channels",), "channels: a mapping of name to channel")], None
     channels: dict[str, Channel] = {}
-    for name, spec in (data.get("channels") or {}).items():
+    for name, spec in declared.items():
         here = ("channels", name)
         line, col = src.keys.get(here, (1, 1))
         if not isinstance(spec, dict):
@@ -57,11 +70,11 @@ def load_channels(config_dir: Path | None) -> tuple[dict[str, Channel], list[Pro
                 )
             )
             continue
-        if adapter not in adapter_names():
+        if not isinstance(adapter, str) or adapter not in adapter_names():
             problems.append(
                 src.at(
                     (*here, "adapter"),
-                    f"unknown adapter {adapter!r}{did_you_mean(adapter, adapter_names())}",
+                    f"unknown adapter {adapter!r}{did_you_mean(str(adapter), adapter_names())}",
                 )
             )
             continue
@@ -78,5 +91,5 @@ def load_channels(config_dir: Path | None) -> tuple[dict[str, Channel], list[Pro
         except ValidationError as exc:
             problems += validation_problems(src, exc, model=model, prefix=here, noun="setting")
             continue
-        channels[name] = Channel(name, adapter, settings, Pos(src.path, line, col))
-    return channels, problems
+        channels[name] = Channel(str(name), adapter, settings, Pos(src.path, line, col))
+    return channels, problems, {str(name) for name in declared}

@@ -16,9 +16,10 @@ from typing import Any, Literal
 
 from leadrules.engine.core.ruleset import Lifecycle, RuleSet, ScoringRule, Sequence, Trigger
 from leadrules.engine.errors import Problem, RuleError
-from leadrules.engine.language.channels import load_channels
+from leadrules.engine.language.channels import declared_channels
 from leadrules.engine.language.clauses import did_you_mean
 from leadrules.engine.language.compile import FileRules, compile_file
+from leadrules.engine.language.config_files import config_problems
 from leadrules.engine.language.templates import TemplateSet
 from leadrules.engine.language.yaml_source import load as load_yaml
 
@@ -72,7 +73,7 @@ def load_rules(
         problems += found
         compiled.append(rules)
 
-    channels, channel_problems = load_channels(config_dir) if config_dir is not None else ({}, [])
+    channels, channel_problems, declared = declared_channels(config_dir)
     problems += channel_problems
     if config_dir is not None:
         for name in ("channels.yaml", "leadrules.yaml"):
@@ -82,7 +83,7 @@ def load_rules(
     templates = TemplateSet(rules_dir / "templates")
     problems += templates.problems()
 
-    ruleset, merge_problems, refs = _merge(compiled, channels, templates)
+    ruleset, merge_problems, refs = _merge(compiled, channels, templates, declared)
     problems += merge_problems
     for ref in refs:
         if references == "warn" and ref[0] in ("channel", "template"):
@@ -95,17 +96,26 @@ def load_rules(
 
 
 def check(rules_dir: Path, config_dir: Path | None) -> list[Problem]:
-    """Every problem in the rules and their references (empty: valid)."""
+    """Every problem in the rules, their references and the whole of `config/` (empty:
+    valid): what `run` would refuse, `check` reports first."""
+    problems: list[Problem] = []
     try:
         load_rules(rules_dir, config_dir)
     except RuleError as exc:
-        return exc.problems
-    return []
+        problems += exc.problems
+    if config_dir is not None:
+        problems += config_problems(Path(config_dir))
+    return sorted(problems)
 
 
 def _merge(
-    files: list[FileRules], channels: dict[str, Any], templates: TemplateSet
+    files: list[FileRules],
+    channels: dict[str, Any],
+    templates: TemplateSet,
+    declared: set[str] | None,
 ) -> tuple[dict[str, Any], list[Problem], list[tuple[str, Problem]]]:
+    """Merge the files; `declared` are the channel names config declares, valid or not
+    (None: channels.yaml is unreadable, and channel references go unchecked)."""
     problems: list[Problem] = []
     ids: dict[str, str] = {}
     scoring: list[ScoringRule] = []
@@ -155,12 +165,14 @@ def _merge(
                 lifecycle, lifecycle_at = rules.lifecycle, str(rules.lifecycle_pos)
     refs: list[tuple[str, Problem]] = []
     known: dict[str, Any] = {
-        "channel": channels,
+        "channel": channels if declared is None else declared | set(channels),
         "template": templates.names(),
         "sequence": sequences,
     }
     for rules in files:
         for kind, name, where in rules.references:
+            if kind == "channel" and declared is None:
+                continue
             if name not in known[kind]:
                 message = f"unknown {kind} {name!r}{did_you_mean(name, known[kind])}"
                 refs.append((kind, Problem(where.path, where.line, where.col, message)))

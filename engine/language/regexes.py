@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from functools import lru_cache
 from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
@@ -31,8 +32,10 @@ _CHARS = {_C.LITERAL, _C.NOT_LITERAL, _C.ANY, _C.IN, _C.CATEGORY}
 _UNBOUNDED = _C.MAXREPEAT
 
 
+@lru_cache(maxsize=1024)
 def regex_problem(pattern: str) -> str | None:
-    """Why `pattern` is refused, or None when it is fine."""
+    """Why `pattern` is refused, or None when it is fine (cached: a reload checks the same
+    patterns again)."""
     if len(pattern) > MAX_PATTERN:
         return f"regular expression longer than {MAX_PATTERN} characters"
     try:

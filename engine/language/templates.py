@@ -9,6 +9,8 @@ the engine does not provide, with the template's position.
 from __future__ import annotations
 
 import os
+import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -109,45 +111,14 @@ class TemplateSet:
 
     def problems(self) -> list[Problem]:
         out = []
-        known = TEMPLATE_VARIABLES | set(self.env.globals)
         for path in self._files.values():
             shown = os.path.relpath(path)
             try:
                 source = path.read_text(encoding="utf-8")
-                tree = self.env.parse(source)
-            except TemplateSyntaxError as exc:
-                out.append(
-                    Problem(shown, exc.lineno or 1, 1, f"template does not compile: {exc.message}")
-                )
-                continue
             except (OSError, UnicodeDecodeError) as exc:
                 out.append(Problem(shown, 1, 1, f"cannot read template: {exc}"))
                 continue
-            lines = source.splitlines()
-            for line, name in sorted(unsafe_access(tree)):
-                text = lines[line - 1] if 0 < line <= len(lines) else ""
-                out.append(
-                    Problem(
-                        shown,
-                        line,
-                        text.find(name) + 1 or 1,
-                        f"template reads attribute {name!r}: attributes starting with `_` "
-                        "are refused by the sandbox",
-                    )
-                )
-            for variable in sorted(meta.find_undeclared_variables(tree) - known):
-                line = next(
-                    (i for i, text in enumerate(source.splitlines(), 1) if variable in text), 1
-                )
-                out.append(
-                    Problem(
-                        shown,
-                        line,
-                        1,
-                        f"unknown template variable {variable!r}; "
-                        f"templates get {', '.join(sorted(TEMPLATE_VARIABLES))}",
-                    )
-                )
+            out += [Problem(shown, *found) for found in source_problems(source)]
         return out
 
     def render(self, name: str, context: dict[str, Any]) -> tuple[str | None, str]:
@@ -159,3 +130,71 @@ class TemplateSet:
         if first.startswith("Subject:"):
             return first[len("Subject:") :].strip(), rest.lstrip("\n")
         return None, text
+
+
+_CHECKER = _Sandbox()  # parses only: the checks below need no loader
+_TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+
+
+@lru_cache(maxsize=512)
+def source_problems(source: str) -> tuple[tuple[int, int, str], ...]:
+    """(line, column, message) of each problem in one template's text. Cached by text, so a
+    `check` or reload that finds the templates unchanged does not parse them again."""
+    try:
+        tree = _CHECKER.parse(source)
+    except TemplateSyntaxError as exc:
+        return ((exc.lineno or 1, 1, f"template does not compile: {exc.message}"),)
+    except RecursionError:
+        return ((1, 1, "template does not compile: nested too deeply"),)
+    out = []
+    lines = source.splitlines()
+    for line, name in sorted(unsafe_access(tree)):
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        out.append(
+            (
+                line,
+                text.find(name) + 1 or 1,
+                f"template reads attribute {name!r}: attributes starting with `_` "
+                "are refused by the sandbox",
+            )
+        )
+    known = TEMPLATE_VARIABLES | set(_CHECKER.globals)
+    unknown = meta.find_undeclared_variables(tree) - known
+    for variable, (line, col) in sorted(_first_uses(tree, source, unknown).items()):
+        out.append(
+            (
+                line,
+                col,
+                f"unknown template variable {variable!r}; "
+                f"templates get {', '.join(sorted(TEMPLATE_VARIABLES))}",
+            )
+        )
+    return tuple(out)
+
+
+def _first_uses(tree: nodes.Template, source: str, names: set[str]) -> dict[str, tuple[int, int]]:
+    """Where each of `names` is first read: Jinja gives the line of each use; the column is
+    that of the name as a whole word inside a `{{ }}` or `{% %}` on that line (not a word
+    in the text around the tags, nor an attribute such as `traits.name`)."""
+    starts = [0]
+    for line_text in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line_text))
+    tags = [m.span() for m in _TAGS.finditer(source)]
+    first: dict[str, tuple[int, int]] = {}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx != "load" or node.name not in names:
+            continue
+        line = node.lineno
+        begin = starts[line - 1] if 0 < line <= len(starts) - 1 else 0
+        end = starts[line] if 0 < line < len(starts) else len(source)
+        col = 1
+        word = re.compile(rf"(?<![\w.]){re.escape(node.name)}(?!\w)")
+        for found in word.finditer(source, begin, end):
+            if any(a <= found.start() < b for a, b in tags):
+                col = found.start() - begin + 1
+                break
+        if node.name not in first or (line, col) < first[node.name]:
+            first[node.name] = (line, col)
+    for name in names - set(first):  # read only where find_all does not look
+        first[name] = (1, 1)
+    return first

@@ -257,3 +257,18 @@ def test_check_in_a_subprocess_prints_positions_not_tracebacks(project: Path) ->
         "whole value"
     )
     assert lines[1].startswith("rules/s.yaml:") and "alias bomb" in lines[1]
+
+
+def test_an_unknown_template_variable_is_placed_where_it_is_used(project: Path) -> None:
+    """Not at the first line that merely contains the word ("your naem is" in the text)."""
+    Path("rules/templates/hello.md").write_text(
+        "Subject: Hi {{ traits.name }}\n"
+        "\n"
+        "Hello, your naem is in the text here.\n"
+        "{{ score }} and {% if traits.naem %}{{ naem }}{% endif %}\n"
+    )
+    assert problems("scoring: {rules: []}\n") == [
+        "rules/templates/hello.md:4:40: unknown template variable 'naem'; templates get "
+        "at, channel, prospect, reasons, recent, reject_reason, rule, score, sequence, "
+        "sla_deadline, stage, step, template, traits"
+    ]
