@@ -1,7 +1,15 @@
-"""ProspectState <-> plain JSON-able dicts, for the daemon's store.
+"""ProspectState <-> the JSON document the daemon stores per prospect (`prospect.state`).
 
-Everything is kept, so a state loaded back evaluates exactly as the one that was saved; the
-heap of expiring points is rebuilt from the ledger.
+The document is versioned (`"version": 2`) and every value sits under its field's name, so a
+stored state stays readable when `ProspectState` grows. Everything is kept, so a state loaded
+back evaluates exactly as the one that was saved; what can be derived is not stored: the heaps
+of expiring points and of negative expiries, and the count of inactive ledger entries, are
+rebuilt from the ledger.
+
+Version 1 is the document written before the version field existed (lists by position); it
+is still read, and is written back as version 2 the next time the prospect changes. Any other
+version (a database written by a newer leadrules) is refused with `StateDocumentError`,
+never guessed at.
 """
 
 from __future__ import annotations
@@ -9,7 +17,9 @@ from __future__ import annotations
 import heapq
 from typing import Any
 
+from leadrules.engine.core.ruleset import STAGES
 from leadrules.engine.core.state import (
+    LEDGER_STATES,
     Enrolment,
     FitEntry,
     LedgerEntry,
@@ -17,31 +27,68 @@ from leadrules.engine.core.state import (
     StageChange,
     TriggerState,
 )
+from leadrules.engine.errors import LeadrulesError
+
+VERSION = 2
+READABLE = (1, 2)
+# Fields of ProspectState that are rebuilt on decode rather than stored.
+DERIVED = frozenset({"expiring", "negative_expiries", "inactive"})
+
+
+class StateDocumentError(LeadrulesError):
+    """A stored state document this version cannot read: a newer version, or a malformed one."""
 
 
 def encode(state: ProspectState) -> dict[str, Any]:
     return {
+        "version": VERSION,
         "id": state.id,
         "traits": state.traits,
         "trait_at": state.trait_at,
         "stage": state.stage,
-        "history": [[h.at, h.stage, h.rule, h.reason] for h in state.history],
+        "history": [
+            {"at": h.at, "stage": h.stage, "rule": h.rule, "reason": h.reason}
+            for h in state.history
+        ],
         "reject_reason": state.reject_reason,
         "unsubscribed": state.unsubscribed,
         "ledger": [
-            [e.rule, e.points, e.at, e.expires, e.event, e.seq, e.state] for e in state.ledger
+            {
+                "rule": e.rule,
+                "points": e.points,
+                "at": e.at,
+                "expires": e.expires,
+                "event": e.event,
+                "seq": e.seq,
+                "state": e.state,
+            }
+            for e in state.ledger
         ],
         "behaviour_points": state.behaviour_points,
-        "fit": [[f.rule, f.points, f.since, f.event] for f in state.fit.values()],
+        "fit": {
+            key: {"rule": f.rule, "points": f.points, "since": f.since, "event": f.event}
+            for key, f in state.fit.items()
+        },
         "fit_points": state.fit_points,
         "awards": state.awards,
-        "triggers": {k: [t.unused, t.last_fired, t.absences] for k, t in state.triggers.items()},
-        "enrolments": [
-            [e.sequence, e.token, e.started, e.origin, e.next_step]
-            for e in state.enrolments.values()
-        ],
+        "triggers": {
+            key: {"unused": t.unused, "last_fired": t.last_fired, "absences": t.absences}
+            for key, t in state.triggers.items()
+        },
+        "enrolments": {
+            key: {
+                "sequence": e.sequence,
+                "token": e.token,
+                "started": e.started,
+                "origin": e.origin,
+                "next_step": e.next_step,
+            }
+            for key, e in state.enrolments.items()
+        },
         "sla_token": state.sla_token,
-        "expiry_check": state.expiry_check,
+        "expiry_check": None
+        if state.expiry_check is None
+        else {"due": state.expiry_check[0], "token": state.expiry_check[1]},
         "recent": state.recent,
         "aliases": state.aliases,
         "counter": state.counter,
@@ -50,36 +97,120 @@ def encode(state: ProspectState) -> dict[str, Any]:
 
 
 def decode(data: dict[str, Any]) -> ProspectState:
-    state = ProspectState(data["id"])
-    state.traits = data["traits"]
-    state.trait_at = data["trait_at"]
-    state.stage = data["stage"]
-    state.history = [StageChange(*h) for h in data["history"]]
-    state.reject_reason = data["reject_reason"]
-    state.unsubscribed = data["unsubscribed"]
-    state.ledger = [LedgerEntry(*e) for e in data["ledger"]]
-    state.behaviour_points = data["behaviour_points"]
-    state.expiring = [
-        (e.expires, e.seq, e) for e in state.ledger if e.state == "active" and e.expires is not None
-    ]
-    heapq.heapify(state.expiring)
-    state.fit = {f[0]: FitEntry(*f) for f in data["fit"]}
-    state.fit_points = data["fit_points"]
-    state.awards = data["awards"]
-    state.triggers = {k: TriggerState(t[0], t[1], t[2]) for k, t in data["triggers"].items()}
-    state.enrolments = {e[0]: Enrolment(*e) for e in data["enrolments"]}
-    state.sla_token = data["sla_token"]
-    check = data.get("expiry_check")
-    state.expiry_check = (check[0], check[1]) if check else None
-    state.inactive = sum(1 for e in state.ledger if e.state != "active")
-    state.negative_expiries = [
-        e.expires
-        for e in state.ledger
-        if e.state == "active" and e.points < 0 and e.expires is not None
-    ]
-    heapq.heapify(state.negative_expiries)
-    state.recent = data["recent"]
-    state.aliases = data["aliases"]
-    state.counter = data["counter"]
-    state.last_at = data["last_at"]
+    """A stored document -> the state; `StateDocumentError` names what is wrong."""
+    version = data.get("version", 1) if isinstance(data, dict) else None
+    who = data.get("id", "?") if isinstance(data, dict) else "?"
+    if version not in READABLE or isinstance(version, bool):
+        raise StateDocumentError(
+            f"prospect {who!r}: state document version {version!r} is not one this leadrules "
+            f"reads (versions {READABLE[0]} to {READABLE[-1]}); it was written by another "
+            "version of leadrules: run that version, or upgrade this one"
+        )
+    try:
+        state = _from_v2(data) if version == 2 else _from_v1(data)
+    except (KeyError, TypeError, ValueError, IndexError) as exc:
+        detail = f"missing field {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise StateDocumentError(
+            f"prospect {who!r}: malformed state document (version {version}): {detail}"
+        ) from exc
+    _check(state)
+    _rebuild_derived(state)
     return state
+
+
+def _from_v2(data: dict[str, Any]) -> ProspectState:
+    check = data["expiry_check"]
+    return ProspectState(
+        id=data["id"],
+        traits=data["traits"],
+        trait_at=data["trait_at"],
+        stage=data["stage"],
+        history=[StageChange(h["at"], h["stage"], h["rule"], h["reason"]) for h in data["history"]],
+        reject_reason=data["reject_reason"],
+        unsubscribed=data["unsubscribed"],
+        ledger=[
+            LedgerEntry(
+                e["rule"], e["points"], e["at"], e["expires"], e["event"], e["seq"], e["state"]
+            )
+            for e in data["ledger"]
+        ],
+        behaviour_points=data["behaviour_points"],
+        fit={
+            key: FitEntry(f["rule"], f["points"], f["since"], f["event"])
+            for key, f in data["fit"].items()
+        },
+        fit_points=data["fit_points"],
+        awards=data["awards"],
+        triggers={
+            key: TriggerState(t["unused"], t["last_fired"], t["absences"])
+            for key, t in data["triggers"].items()
+        },
+        enrolments={
+            key: Enrolment(e["sequence"], e["token"], e["started"], e["origin"], e["next_step"])
+            for key, e in data["enrolments"].items()
+        },
+        sla_token=data["sla_token"],
+        expiry_check=None if check is None else (check["due"], check["token"]),
+        recent=data["recent"],
+        aliases=data["aliases"],
+        counter=data["counter"],
+        last_at=data["last_at"],
+    )
+
+
+def _from_v1(data: dict[str, Any]) -> ProspectState:
+    """The unversioned document: history, ledger, fit, triggers and enrolments as
+    positional lists."""
+    check = data.get("expiry_check")
+    return ProspectState(
+        id=data["id"],
+        traits=data["traits"],
+        trait_at=data["trait_at"],
+        stage=data["stage"],
+        history=[StageChange(*h) for h in data["history"]],
+        reject_reason=data["reject_reason"],
+        unsubscribed=data["unsubscribed"],
+        ledger=[LedgerEntry(*e) for e in data["ledger"]],
+        behaviour_points=data["behaviour_points"],
+        fit={f[0]: FitEntry(*f) for f in data["fit"]},
+        fit_points=data["fit_points"],
+        awards=data["awards"],
+        triggers={k: TriggerState(t[0], t[1], t[2]) for k, t in data["triggers"].items()},
+        enrolments={e[0]: Enrolment(*e) for e in data["enrolments"]},
+        sla_token=data["sla_token"],
+        expiry_check=(check[0], check[1]) if check else None,
+        recent=data["recent"],
+        aliases=data["aliases"],
+        counter=data["counter"],
+        last_at=data["last_at"],
+    )
+
+
+def _check(state: ProspectState) -> None:
+    """The typed values a document may hold: an unknown stage or ledger state would match no
+    branch of the evaluator, so it is refused here, at the door."""
+    if state.stage not in STAGES:
+        raise StateDocumentError(
+            f"prospect {state.id!r}: stage {state.stage!r} is not one of {', '.join(STAGES)}"
+        )
+    for i, change in enumerate(state.history):
+        if change.stage not in STAGES:
+            raise StateDocumentError(
+                f"prospect {state.id!r}: history[{i}].stage {change.stage!r} is not one of "
+                f"{', '.join(STAGES)}"
+            )
+    for i, entry in enumerate(state.ledger):
+        if entry.state not in LEDGER_STATES:
+            raise StateDocumentError(
+                f"prospect {state.id!r}: ledger[{i}].state {entry.state!r} is not one of "
+                f"{', '.join(LEDGER_STATES)}"
+            )
+
+
+def _rebuild_derived(state: ProspectState) -> None:
+    active = [e for e in state.ledger if e.state == "active"]
+    state.expiring = [(e.expires, e.seq, e) for e in active if e.expires is not None]
+    heapq.heapify(state.expiring)
+    state.negative_expiries = [e.expires for e in active if e.points < 0 and e.expires is not None]
+    heapq.heapify(state.negative_expiries)
+    state.inactive = len(state.ledger) - len(active)
