@@ -12,14 +12,35 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
-from leadrules.engine.timefmt import parse_duration
+from leadrules.engine.timefmt import US_PER_S, parse_duration
+
+# Bounds on numbers (docs/rules.md, "Limits"): generous for any real rule, small enough that
+# sums of points, counts of events and timestamps plus durations stay far inside 64 bits.
+MAX_POINTS = 1_000_000  # |points| of one rule
+MAX_SCORE = 1_000_000_000  # |mql_threshold|
+MAX_TIMES = 10_000  # `when.times` and `limit.times`
+MAX_DURATION_DAYS = 36_500  # 100 years
+
+
+def _duration(value: object) -> int:
+    """parse_duration, bounded: at most MAX_DURATION_DAYS (a 30-digit duration would not fit
+    in 64 bits of microseconds, and a 5,000-digit one is not worth converting)."""
+    if isinstance(value, str) and len(value) > 20:
+        raise ValueError(f"duration must be at most {MAX_DURATION_DAYS}d (100 years)")
+    us = parse_duration(value)
+    if us > MAX_DURATION_DAYS * 86_400 * US_PER_S:
+        raise ValueError(
+            f"duration must be at most {MAX_DURATION_DAYS}d (100 years), got {value!r}"
+        )
+    return us
+
 
 Conditions = dict[str, Any]
 # `30d` in the file, 2_592_000_000_000 (microseconds) in the model. parse_duration's
 # ValueError carries the contract's message; validation places it at the value.
 Duration = Annotated[
     int,
-    BeforeValidator(parse_duration),
+    BeforeValidator(_duration),
     WithJsonSchema({"type": "string", "pattern": "^[0-9]+[smhdw]$"}),
 ]
 
@@ -70,7 +91,7 @@ class Clause(Strict):
 
 class When(Clause):
     times: int | None = Field(
-        None, description="Fire when this many matching events lie within `within`"
+        None, le=MAX_TIMES, description="Fire when this many matching events lie within `within`"
     )
     within: Duration | None = Field(None, description="The window for `times`, e.g. 7d")
 
@@ -82,7 +103,7 @@ class Unless(Clause):
 
 
 class LimitModel(Strict):
-    times: int = Field(description="At most this many awards")
+    times: int = Field(le=MAX_TIMES, description="At most this many awards")
     per: Duration | None = Field(
         None, description="In any rolling window this long; without it, a lifetime limit"
     )
@@ -92,7 +113,7 @@ class ScoringRuleModel(Strict):
     id: str
     description: str | None = None
     when: Clause
-    points: int
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
     limit: LimitModel | None = None
     expires_after: Duration | None = Field(
         None, description="These points stop counting this long after the event"
@@ -117,7 +138,7 @@ class OnReject(Strict):
 
 
 class LifecycleModel(Strict):
-    mql_threshold: int | None = None
+    mql_threshold: int | None = Field(None, ge=-MAX_SCORE, le=MAX_SCORE)
     on_mql: list[ActionModel] = Field(default_factory=list)
     sla: Sla | None = None
     on_reject: OnReject | None = None

@@ -94,6 +94,7 @@ class _Refused(Exception):
 
 
 _CONSTRUCTOR = SafeConstructor()
+_SKIP: Any = object()  # stands for a refused scalar (the problem is recorded)
 
 
 def _scalar(node: yaml.ScalarNode) -> Any:
@@ -156,7 +157,7 @@ def parse(text: str, shown_as: str) -> tuple[Source, list[Problem]]:
     problems: list[Problem] = []
     try:
         data = _Builder(src, problems).build(node, (), 0)
-        src.data = {} if data is None else data  # `~` alone, like an empty file
+        src.data = {} if data is None or data is _SKIP else data  # `~` alone: empty
     except _Refused as refused:
         line, col = _mark(refused.node)
         return src, [*problems, Problem(shown_as, line, col, refused.message)]
@@ -181,7 +182,7 @@ class _Builder:
     def build(self, n: yaml.Node, path: Path_, depth: int) -> Any:
         self.src.values[path] = _mark(n)
         if isinstance(n, yaml.ScalarNode):
-            return _scalar(n)
+            return self.scalar(n)
         if depth >= MAX_DEPTH:
             raise _Refused(n, f"nested more than {MAX_DEPTH} levels deep")
         if id(n) in self.open:
@@ -206,6 +207,16 @@ class _Builder:
         finally:
             self.open.discard(id(n))
 
+    def scalar(self, n: yaml.ScalarNode) -> Any:
+        """A scalar, or `_SKIP` with a problem: a refused scalar spoils only itself, so every
+        one of them in the file is reported at once."""
+        try:
+            return _scalar(n)
+        except _Refused as refused:
+            line, col = _mark(n)
+            self.problems.append(Problem(self.src.path, line, col, refused.message))
+            return _SKIP
+
     def mapping(self, n: yaml.MappingNode, path: Path_, depth: int) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for key_node, value_node in n.value:
@@ -215,7 +226,9 @@ class _Builder:
                     Problem(self.src.path, line, col, "a key must be a plain value")
                 )
                 continue
-            key = _scalar(key_node)
+            key = self.scalar(key_node)
+            if key is _SKIP:
+                continue
             if key in out:
                 line, col = _mark(key_node)
                 self.problems.append(Problem(self.src.path, line, col, f"duplicate key {key!r}"))

@@ -256,7 +256,8 @@ def test_check_in_a_subprocess_prints_positions_not_tracebacks(project: Path) ->
         "rules/r.yaml:2:3: merge keys (<<) are not supported: write the keys out, or share a "
         "whole value"
     )
-    assert lines[1].startswith("rules/s.yaml:") and "alias bomb" in lines[1]
+    assert lines[1] == f"rules/r.yaml:3:4: unknown tag '!foo' {NOT_ALLOWED}"
+    assert lines[2].startswith("rules/s.yaml:") and "alias bomb" in lines[2]
 
 
 def test_an_unknown_template_variable_is_placed_where_it_is_used(project: Path) -> None:
@@ -271,4 +272,46 @@ def test_an_unknown_template_variable_is_placed_where_it_is_used(project: Path) 
         "rules/templates/hello.md:4:40: unknown template variable 'naem'; templates get "
         "at, channel, prospect, reasons, recent, reject_reason, rule, score, sequence, "
         "sla_deadline, stage, step, template, traits"
+    ]
+
+
+def test_numbers_beyond_their_bounds_are_refused_where_written(project: Path) -> None:
+    assert problems(
+        """
+        scoring:
+          rules:
+            - {id: a, when: {event: X}, points: 1000001, limit: {times: 10001}}
+            - {id: b, when: {event: X}, points: 1, expires_after: 36501d}
+            - {id: c, when: {event: X}, points: 1, limit: {times: 1, per: 999999999999999999999999999999w}}
+        lifecycle:
+          mql_threshold: -1000000001
+        triggers:
+          - {id: t, when: {event: X, times: 10001, within: 1d}, cooldown: 36500d, then: []}
+        sequences:
+          s:
+            steps:
+              - wait: 9999999999999999999s
+        """
+    ) == [
+        "rules/r.yaml:3:41: points: input should be less than or equal to 1000000",
+        "rules/r.yaml:3:65: times: input should be less than or equal to 10000",
+        "rules/r.yaml:4:59: duration must be at most 36500d (100 years), got '36501d'",
+        "rules/r.yaml:5:67: duration must be at most 36500d (100 years)",
+        "rules/r.yaml:7:18: mql_threshold: input should be greater than or equal to -1000000000",
+        "rules/r.yaml:9:37: times: input should be less than or equal to 10000",
+        "rules/r.yaml:13:15: duration must be at most 36500d (100 years), got '9999999999999999999s'",
+    ]
+
+
+def test_every_integer_too_large_for_64_bits_in_a_file_is_reported(project: Path) -> None:
+    assert problems(
+        """
+        scoring:
+          rules:
+            - {id: a, when: {event: X}, points: 99999999999999999999}
+        lifecycle: {mql_threshold: 1180591620717411303424}
+        """
+    ) == [
+        "rules/r.yaml:3:41: integer does not fit in 64 bits",
+        "rules/r.yaml:4:28: integer does not fit in 64 bits",
     ]
