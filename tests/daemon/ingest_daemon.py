@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,3 +60,16 @@ def stored_messages(daemon: Daemon) -> list[dict[str, Any]]:
     with sqlite3.connect(daemon.root / "leadrules.db") as db:
         rows = db.execute("SELECT raw FROM event ORDER BY seq").fetchall()
     return [json.loads(raw) for (raw,) in rows]
+
+
+def wait_for_alert(hook: HttpReceiver, prospect: str, timeout: float = 20) -> dict[str, Any]:
+    """The pricing alert delivered for `prospect` (the sales channel's webhook body)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for request in list(hook.requests):
+            body = json.loads(request.body)
+            record = body["record"]
+            if record["rule"] == "pricing-page-3x" and record["prospect"] == prospect:
+                return dict(body)
+        time.sleep(0.2)
+    raise AssertionError(f"no pricing alert for {prospect}: {len(hook.requests)} deliveries")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,7 @@ from leadrules.engine.daemon.segment_webhook import check_signature, signature
 from leadrules.engine.errors import ConfigError
 from leadrules.engine.language.settings import load_settings
 from tests.daemon.harness import KEY, Daemon
-from tests.daemon.ingest_daemon import ingest_daemon, stored_messages
+from tests.daemon.ingest_daemon import ingest_daemon, stored_messages, wait_for_alert
 from tests.receivers import HttpReceiver
 
 pytestmark = pytest.mark.integration
@@ -146,15 +145,3 @@ def test_a_secret_written_in_the_config_file_is_refused(tmp_path: Path) -> None:
         load_settings(tmp_path)
     assert "leadrules.yaml:2:" in str(error.value)
     assert "${ENV_VAR}" in str(error.value)
-
-
-def wait_for_alert(hook: HttpReceiver, prospect: str, timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for request in list(hook.requests):
-            body = json.loads(request.body)
-            record = body["record"]
-            if record["rule"] == "pricing-page-3x" and record["prospect"] == prospect:
-                return dict(body)
-        time.sleep(0.2)
-    raise AssertionError(f"no pricing alert for {prospect}: {len(hook.requests)} deliveries")
