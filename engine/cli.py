@@ -59,6 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--matcher", choices=("python", "durable"), default="python")
     replay.add_argument("--strict", action="store_true", help="stop at the first rejected line")
     replay.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    replay.add_argument(
+        "--render",
+        action="store_true",
+        help="render every notify and send with its template (on stderr); exit 1 if one fails",
+    )
 
     explain = sub.add_parser("explain", help="why a prospect has its score, stage and sequences")
     explain.add_argument("prospect")
@@ -195,12 +200,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
         rejected.append(str(item))
         print(f"rejected: {item}", file=sys.stderr)
 
+    renderer = _renderer(args) if args.render else None
     try:
         with Progress(sources, enabled=not args.quiet) as progress:
             result = replay(
                 sources,
                 rules,
                 out,
+                options=None if renderer is None else renderer.options,
+                on_decisions=renderer,
                 until=args.until,
                 matcher=args.matcher,
                 strict=args.strict,
@@ -218,7 +226,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
             source.close()
     if not args.quiet:
         print_summary(result.stats)
+    if renderer is not None:
+        for line in renderer.summary():
+            print(line, file=sys.stderr)
+        if renderer.failures:
+            return EXIT_ERROR
     return EXIT_REJECTED if result.stats.lines_rejected else EXIT_OK
+
+
+def _renderer(args: argparse.Namespace) -> Any:
+    from leadrules.engine.language.templates import TemplateSet
+    from leadrules.engine.replay.render import Renderer
+
+    return Renderer(TemplateSet(Path(args.rules) / "templates"), quiet=args.quiet)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

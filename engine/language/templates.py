@@ -36,6 +36,7 @@ TEMPLATE_VARIABLES = frozenset(
         "at",
         "sla_deadline",
         "reject_reason",
+        "event",
     }
 )
 SUFFIXES = (".md", ".txt")
