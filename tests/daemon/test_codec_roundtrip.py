@@ -123,7 +123,7 @@ def comparable(state: ProspectState) -> ProspectState:
     )
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(states)
 def test_any_state_survives_the_store(state: ProspectState) -> None:
     back = stored(state)
