@@ -1,13 +1,23 @@
 """E-mail over SMTP: multipart text and HTML, a `Message-ID` derived from the idempotency key
-(so a receiver can drop a repeat), and `List-Unsubscribe` on messages to prospects."""
+(so a receiver can drop a repeat), and `List-Unsubscribe` on messages to prospects.
+
+The HTML part is the message's own `html` when the dispatcher rendered one (the template as
+Markdown with every value escaped: TemplateSet.render_html), else the text rendered as Markdown
+by markdown-it with raw HTML off, so `<b>` in the text is shown, not obeyed. Before that, each
+string of the template variables (`context`: prospect data) is Markdown-escaped where it
+appears in the text, so a trait `[click](https://…)` stays text too. Escaping can only take
+markup away (an escaped mark shows as itself), never add it."""
 
 from __future__ import annotations
 
 import hashlib
-import html
+import re
 import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate
+from typing import Any
+
+from markdown_it import MarkdownIt
 
 from leadrules.adapters.base import Adapter, AdapterSettings, Message, Receipt
 from leadrules.engine.errors import DeliveryError
@@ -26,11 +36,39 @@ class SmtpSettings(AdapterSettings):
     list_unsubscribe: str | None = None  # e.g. "<mailto:unsubscribe@example.com>"
 
 
-def to_html(text: str) -> str:
-    """Plain text or light Markdown as simple HTML paragraphs."""
-    paragraphs = [p for p in text.split("\n\n") if p.strip()]
-    body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
-    return f"<!doctype html><html><body>{body}</body></html>"
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # CommonMark's escapable ASCII
+_MAX_VALUES = 1_000
+
+
+def _strings(value: Any, out: set[str]) -> None:
+    if isinstance(value, str):
+        if _PUNCTUATION.search(value):
+            out.add(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _strings(item, out)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _strings(item, out)
+
+
+def escape_values(text: str, context: dict[str, Any]) -> str:
+    """`text` with every string of `context` that it contains Markdown-escaped (longest
+    first, so a value inside a longer one does not spoil the longer one's escape)."""
+    found: set[str] = set()
+    _strings(context, found)
+    for value in sorted(found, key=len, reverse=True)[:_MAX_VALUES]:
+        if value in text:
+            text = text.replace(value, _PUNCTUATION.sub(r"\\\1", value))
+    return text
+
+
+def to_html(text: str, body: str | None = None, context: dict[str, Any] | None = None) -> str:
+    """An HTML document: `body` (HTML already rendered) or `text` rendered as Markdown, with
+    the values of `context` in it escaped first."""
+    inner = body if body is not None else _MARKDOWN.render(escape_values(text, context or {}))
+    return f'<!doctype html><html><head><meta charset="utf-8"></head><body>{inner}</body></html>'
 
 
 class SmtpAdapter(Adapter):
@@ -59,7 +97,7 @@ class SmtpAdapter(Adapter):
             email["List-Unsubscribe"] = self.settings.list_unsubscribe
             email["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         email.set_content(message.text)
-        email.add_alternative(to_html(message.text), subtype="html")
+        email.add_alternative(to_html(message.text, message.html, message.context), subtype="html")
         return email
 
     def send(self, message: Message) -> Receipt:

@@ -8,15 +8,24 @@ the engine does not provide, with the template's position.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import ChainableUndefined, FileSystemLoader, TemplateSyntaxError, meta, nodes
+from jinja2 import (
+    ChainableUndefined,
+    FileSystemLoader,
+    TemplateSyntaxError,
+    Undefined,
+    meta,
+    nodes,
+)
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+from markdown_it import MarkdownIt
 
 from leadrules.engine.errors import Problem
 
@@ -97,6 +106,13 @@ class TemplateSet:
             keep_trailing_newline=True,
             autoescape=False,
         )
+        self._html_env = _Sandbox(
+            loader=FileSystemLoader(str(self.directory)),
+            undefined=ChainableUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+            finalize=markdown_escape,
+        )
         self._files: dict[str, Path] = {}
         if self.directory.is_dir():
             for path in sorted(self.directory.rglob("*")):
@@ -122,6 +138,23 @@ class TemplateSet:
             out += [Problem(shown, *found) for found in source_problems(source)]
         return out
 
+    def render_html(self, name: str, context: dict[str, Any]) -> str:
+        """The body of template `name` as HTML (an e-mail's HTML part): Markdown rendered by
+        markdown-it with raw HTML off, every `{{ value }}` Markdown-escaped first. Values come
+        from prospect data, so `<b>` or `[link](https://…)` in a trait stays text."""
+        path = self._files[name]
+        text = self._html_env.get_template(path.relative_to(self.directory).as_posix()).render(
+            context
+        )
+        first, _, rest = text.partition("\n")
+        body = rest.lstrip("\n") if first.startswith("Subject:") else text
+        if path.suffix == ".txt":  # plain text: paragraphs, nothing interpreted
+            paragraphs = [p for p in body.split("\n\n") if p.strip()]
+            return "".join(
+                f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>\n" for p in paragraphs
+            )
+        return str(_MARKDOWN.render(body))
+
     def render(self, name: str, context: dict[str, Any]) -> tuple[str | None, str]:
         """(subject or None, body) of template `name` rendered with `context`."""
         text = self.env.get_template(
@@ -134,6 +167,18 @@ class TemplateSet:
 
 
 _CHECKER = _Sandbox()  # parses only: the checks below need no loader
+_MARKDOWN = MarkdownIt("commonmark", {"html": False})
+_MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")  # CommonMark's escapable ASCII
+
+
+def markdown_escape(value: Any) -> Any:
+    """`finalize` of the HTML rendering: a value's text with every ASCII punctuation mark
+    backslash-escaped, so Markdown shows it literally (`*`, `[`, `<`, `#`, ...)."""
+    if isinstance(value, Undefined):
+        return value
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", str(value))
+
+
 _TAGS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
 
 
