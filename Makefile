@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup layout run replay-example test lint typecheck bench bench-quick clean
+.PHONY: setup layout run replay-example test lint typecheck bench bench-quick soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
 	$(BIN)/python -m bench.live --quick
+
+# Chaos soak (bench/soak.py): steady load, 20 SIGKILLs and 2 SIGTERMs of the real daemon, a
+# receiver failing 10%; about 5 minutes. SOAK_ARGS="--duration 60 --postgres" to change.
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) build var/*.db var/*.jsonl .pytest_cache .mypy_cache .ruff_cache
