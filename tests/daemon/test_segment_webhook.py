@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from leadrules.engine.daemon.ingest_http import Refused
 from leadrules.engine.daemon.segment_webhook import check_signature, signature
@@ -31,7 +32,8 @@ SECRET = "whsec-shared-with-segment"
 @pytest.fixture(scope="module")
 def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, HttpReceiver]]:
     root = tmp_path_factory.mktemp("webhook")
-    settings = {"segment_webhook_secret": "${SEGMENT_WEBHOOK_SECRET}"}
+    settings = yaml.safe_load((Path(__file__).parent / "segment-webhook.yaml").read_text())
+    settings = settings["ingest"]
     with ingest_daemon(root, settings, {"SEGMENT_WEBHOOK_SECRET": SECRET}) as running:
         yield running
 
