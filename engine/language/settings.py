@@ -11,12 +11,13 @@ from leadrules.engine.errors import ConfigError
 from leadrules.engine.language.channels import shown_path
 from leadrules.engine.language.validation import validation_problems
 from leadrules.engine.language.yaml_source import load as load_yaml
+from leadrules.engine.timefmt import parse_duration
 
 
 class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: int = Field(8080, ge=0, le=65535)
     write_keys: list[str] = Field(default_factory=lambda: ["${LEADRULES_WRITE_KEY}"])
     max_message_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
@@ -47,9 +48,16 @@ class IngestSettings(BaseModel):
 
 class DispatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_attempts: int = 8
+    max_attempts: int = Field(8, ge=1, le=1000)
     backoff_base: str = "2s"
     backoff_max: str = "10m"
+
+    @field_validator("backoff_base", "backoff_max")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        # `run` parses these; a malformed one is `check`'s problem, with its position
+        parse_duration(value)
+        return value
 
 
 class Settings(BaseModel):

@@ -118,3 +118,15 @@ def test_check_command_reports_the_settings_typo(project: Path) -> None:
         "config/leadrules.yaml:1:1: unknown setting 'databse_url' (did you mean 'database_url'?)"
     ]
     assert "Traceback" not in done.stderr.decode()
+
+
+def test_settings_that_run_would_refuse_are_refused_by_check(project: Path) -> None:
+    Path("config/leadrules.yaml").write_text(
+        "ingest: {port: 99999}\ndispatch: {max_attempts: 0, backoff_base: 2 seconds}\n"
+    )
+    assert found() == [
+        "config/leadrules.yaml:1:16: port: input should be less than or equal to 65535",
+        "config/leadrules.yaml:2:26: max_attempts: input should be greater than or equal to 1",
+        "config/leadrules.yaml:2:43: duration must be an integer and a unit (s, m, h, d, w) "
+        "such as '30d', got '2 seconds'",
+    ]
