@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     backtest_command.configure(
         sub.add_parser("backtest", help="compare two rule sets on the same history")
     )
+    from leadrules.engine.replay import report_command
+
+    report_command.configure(sub.add_parser("report", help="funnel metrics of a history"))
 
     run = sub.add_parser("run", help="the daemon: ingest API, timers, delivery")
     _rule_args(run)
@@ -123,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "export": cmd_export,
             "outbox": cmd_outbox,
             "backtest": cmd_backtest,
+            "report": cmd_report,
         }
         return handler[args.command](args)
     except RuleError as exc:
@@ -161,6 +165,23 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from leadrules.engine.replay import backtest_command
 
     return backtest_command.main(args)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from leadrules.engine.replay import report_command
+
+    if args.files:
+        return report_command.main(args)
+    from leadrules.engine.clock import WallClock
+    from leadrules.engine.daemon.service import Service
+
+    with tempfile.NamedTemporaryFile(prefix="leadrules-log-", suffix=".jsonl") as log:
+        Service(_store(args), _load(args), WallClock()).export(log)  # the daemon's event log
+        log.flush()
+        args.files = [log.name]
+        return report_command.main(args)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

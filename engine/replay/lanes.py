@@ -120,13 +120,13 @@ def _pass(
         if decisions is None:
             stats.duplicates += 1
             continue
+        observe(event)  # before its decisions are collected: they may look at it
         if decisions and first_collect is not None:
             first_collect(decisions, ts)
         for on_event, collect in others:
             decisions = on_event(event)
             if decisions and collect is not None:
                 collect(decisions, ts)
-        observe(event)
         stats.events += 1
         if stats.first_at is None:
             stats.first_at = ts
