@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from leadrules.engine.daemon.cors import Cors
 from leadrules.engine.daemon.ingest_http import Ingest, IngestHost, add_tracking_routes
 from leadrules.engine.daemon.segment_webhook import add_webhook_route
+from leadrules.engine.daemon.ui import add_ui
 
 __all__ = ["IngestHost", "create_app"]
 
@@ -30,4 +31,5 @@ def create_app(daemon: IngestHost) -> FastAPI:
         daemon.refresh_gauges()
         return Response(generate_latest(daemon.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    add_ui(app, daemon)  # the read-only dashboard, behind the admin token
     return app
