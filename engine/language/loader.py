@@ -58,7 +58,11 @@ def load_rules(
     digest = hashlib.sha256()
     for path in rule_files(rules_dir):
         shown = _shown(path)
-        digest.update(shown.encode() + b"\0" + path.read_bytes() + b"\0")
+        try:
+            raw = path.read_bytes()
+        except OSError:  # load_yaml reports it, at the file
+            raw = b""
+        digest.update(shown.encode() + b"\0" + raw + b"\0")
         src, file_problems = load_yaml(path, shown)
         problems += file_problems
         if file_problems:

@@ -12,7 +12,8 @@ so the builder refuses (each as a positioned problem, never an exception):
 - integers that do not fit in 64 bits (`MAX_INT`);
 - an alias inside the collection it names (`a: &x [*x]`), and aliases that would copy more
   than `MAX_ALIAS_COPIES` values in all (the "billion laughs": a few hundred bytes that
-  expand to gigabytes), and nesting deeper than `MAX_DEPTH`.
+  expand to gigabytes), nesting deeper than `MAX_DEPTH`, and files above `MAX_FILE_BYTES`.
+Policies and figures: docs/rules.md, "Limits".
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ Path_ = tuple[Any, ...]
 MAX_INT = 2**63 - 1  # integers in files are signed 64-bit
 MAX_ALIAS_COPIES = 10_000  # values that aliases may copy in one file
 MAX_DEPTH = 100  # nesting of mappings and lists
+MAX_FILE_BYTES = 10_000_000
 
 _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = {f"{_CORE}{t}" for t in ("null", "bool", "int", "float", "str", "timestamp")}
@@ -127,6 +129,8 @@ def load(path: Path, shown_as: str) -> tuple[Source, list[Problem]]:
     """Parse one YAML file. Syntax errors and refused nodes become positioned problems."""
     src = Source(shown_as)
     try:
+        if path.stat().st_size > MAX_FILE_BYTES:
+            return src, [Problem(shown_as, 1, 1, f"file larger than {MAX_FILE_BYTES} bytes")]
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return src, [Problem(shown_as, 1, 1, f"cannot read: {exc}")]

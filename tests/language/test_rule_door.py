@@ -15,6 +15,7 @@ import pytest
 from leadrules.engine.core.conditions import compile_op, regex_timeouts
 from leadrules.engine.core.ruleset import Op
 from leadrules.engine.language.loader import check, load_rules
+from leadrules.engine.language.templates import TEMPLATE_VARIABLES
 from leadrules.engine.language.yaml_source import MAX_ALIAS_COPIES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -270,8 +271,7 @@ def test_an_unknown_template_variable_is_placed_where_it_is_used(project: Path) 
     )
     assert problems("scoring: {rules: []}\n") == [
         "rules/templates/hello.md:4:40: unknown template variable 'naem'; templates get "
-        "at, channel, prospect, reasons, recent, reject_reason, rule, score, sequence, "
-        "sla_deadline, stage, step, template, traits"
+        + ", ".join(sorted(TEMPLATE_VARIABLES))
     ]
 
 
@@ -315,3 +315,9 @@ def test_every_integer_too_large_for_64_bits_in_a_file_is_reported(project: Path
         "rules/r.yaml:3:41: integer does not fit in 64 bits",
         "rules/r.yaml:4:28: integer does not fit in 64 bits",
     ]
+
+
+def test_a_rule_file_that_cannot_be_read_is_a_problem_at_the_file(project: Path) -> None:
+    Path("rules/r.yaml").write_bytes(b"scoring:\n  rules: [\xff\xfe]\n")
+    found = [str(p) for p in check(Path("rules"), Path("config"))]
+    assert len(found) == 1 and found[0].startswith("rules/r.yaml:1:1: cannot read: ")
