@@ -32,7 +32,7 @@ from leadrules.engine.errors import RuleError
 from leadrules.engine.language.loader import load_rules
 from leadrules.engine.language.settings import Settings, load_settings
 from leadrules.engine.language.templates import TemplateSet
-from leadrules.engine.timefmt import US_PER_S, parse_duration
+from leadrules.engine.timefmt import US_PER_S
 
 log = logging.getLogger("leadrules.daemon")
 
@@ -94,8 +94,8 @@ class Daemon:
             TemplateSet(options.rules_dir / "templates"),
             self.clock,
             max_attempts=dispatch.max_attempts,
-            backoff_base_us=parse_duration(dispatch.backoff_base),
-            backoff_max_us=parse_duration(dispatch.backoff_max),
+            backoff_base_us=dispatch.backoff_base,
+            backoff_max_us=dispatch.backoff_max,
         )
         self.dispatcher.on_delivered = self._delivered
         self.dispatcher.on_failed = self._failed

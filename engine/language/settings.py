@@ -9,9 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from leadrules.engine.envrefs import ENV_REF, MissingEnv, resolve
 from leadrules.engine.errors import ConfigError
 from leadrules.engine.language.channels import shown_path
+from leadrules.engine.language.rule_files import Duration
 from leadrules.engine.language.validation import validation_problems
 from leadrules.engine.language.yaml_source import load as load_yaml
-from leadrules.engine.timefmt import parse_duration
+from leadrules.engine.timefmt import US_PER_S
 
 
 class IngestSettings(BaseModel):
@@ -49,15 +50,10 @@ class IngestSettings(BaseModel):
 class DispatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     max_attempts: int = Field(8, ge=1, le=1000)
-    backoff_base: str = "2s"
-    backoff_max: str = "10m"
-
-    @field_validator("backoff_base", "backoff_max")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        # `run` parses these; a malformed one is `check`'s problem, with its position
-        parse_duration(value)
-        return value
+    # microseconds once validated; `2s`, `10m` in the file (a malformed one is `check`'s
+    # problem, with its position, like in a rule file)
+    backoff_base: Duration = 2 * US_PER_S
+    backoff_max: Duration = 600 * US_PER_S
 
 
 class Settings(BaseModel):

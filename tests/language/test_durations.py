@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from leadrules.engine.language.loader import check, load_rules
 from leadrules.engine.language.rule_files import ScoringRuleModel, StepModel
 from leadrules.engine.language.schema import json_schema
+from leadrules.engine.language.settings import load_settings
 from leadrules.engine.timefmt import US_PER_S
 
 DAY = 86_400 * US_PER_S
@@ -104,3 +105,11 @@ def test_bad_durations_in_two_items_are_both_reported_in_place(tmp_path: Path) -
     found = [str(p) for p in check(root / "rules", root / "config")]
     assert [f.split(": ", 1)[0].rsplit(":", 2)[1:] for f in found] == [["3", "40"], ["7", "15"]]
     assert all("duration must be an integer and a unit" in f for f in found)
+
+
+def test_daemon_settings_durations_are_the_same_type(tmp_path: Path) -> None:
+    (tmp_path / "leadrules.yaml").write_text("dispatch: {backoff_base: 1s, backoff_max: 2h}\n")
+    dispatch = load_settings(tmp_path).dispatch
+    assert (dispatch.backoff_base, dispatch.backoff_max) == (US_PER_S, 2 * 3600 * US_PER_S)
+    defaults = load_settings(tmp_path / "absent").dispatch
+    assert (defaults.backoff_base, defaults.backoff_max) == (2 * US_PER_S, 600 * US_PER_S)
