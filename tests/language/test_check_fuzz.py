@@ -5,7 +5,9 @@ and re-indents lines, plants tags, anchors, aliases, merge keys, alias bombs, hu
 catastrophic regexes, then runs the loader in-process. Whatever the file, `check` answers a
 list of `path:line:col: message` problems (never another exception) within the hypothesis
 deadline, and a file that passes also replays a few events (pathological strings included).
-The number of cases run is printed (`-s`) and written to `build/fuzz/check.json`.
+A smaller number of the same mutations goes through the real `leadrules check` in a
+subprocess. The numbers of cases run are printed (`-s`) and written to `build/fuzz/check.json`
+and `build/fuzz/check-cli.json`; LEADRULES_FUZZ_CASES and LEADRULES_FUZZ_CLI_CASES change them.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import timedelta
@@ -234,3 +239,58 @@ def _run(work: Path) -> None:
     (out / "check.json").write_text(json.dumps(report) + "\n")
     assert counts["cases"] >= CASES // 2  # hypothesis ran the cases, not a handful
     assert counts["refused"] and counts["passed"]  # both sides of the door were exercised
+
+
+CLI_CASES = int(os.environ.get("LEADRULES_FUZZ_CLI_CASES", "30"))
+POSITIONED = re.compile(r"^[^:\n]+:[0-9]+:[0-9]+: \S.*$")
+
+
+def test_mutated_rules_through_the_real_command() -> None:
+    """A few of the same mutations through `leadrules check` in a subprocess: exit 0 or 1,
+    stdout only `path:line:col: message` lines, no traceback on stderr."""
+    shm = Path("/dev/shm")
+    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    work = Path(tempfile.mkdtemp(prefix="check-cli-fuzz-", dir=base))
+    shutil.copytree(ROOT / "rules", work / "rules")
+    shutil.copytree(ROOT / "config", work / "config")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    counts = {"cases": 0, "refused": 0}
+
+    @settings(
+        max_examples=CLI_CASES,
+        deadline=None,  # a process start on a loaded machine; the run's timeout bounds it
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(mutated())
+    def case(mutation: tuple[str, str]) -> None:
+        name, text = mutation
+        target = work / name
+        target.write_text(text)
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "leadrules.engine.cli", "check"],
+                cwd=work, env=env, capture_output=True, timeout=60, check=False,
+            )  # fmt: skip
+        finally:
+            target.write_text(EXAMPLES[name])
+            counts["cases"] += 1
+        out, err = done.stdout.decode(), done.stderr.decode()
+        assert done.returncode in (0, 1), err
+        assert "Traceback" not in err, err
+        lines = out.splitlines()
+        assert all(POSITIONED.match(line) for line in lines), out
+        assert (done.returncode == 1) == bool(lines)
+        counts["refused"] += done.returncode
+
+    try:
+        started = time.monotonic()
+        case()
+        report = {**counts, "seconds": round(time.monotonic() - started, 1)}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(f"\ncheck fuzz (subprocess): {json.dumps(report)}")
+    out = ROOT / "build" / "fuzz"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "check-cli.json").write_text(json.dumps(report) + "\n")
+    assert counts["cases"] >= CLI_CASES // 2
