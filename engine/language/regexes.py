@@ -8,7 +8,9 @@ search by a timeout). Refused here, with a message that says how to rewrite:
   pattern can take exponential time on a near-miss (`"a" * 30 + "!"`);
 - a repeat count above `MAX_REPEAT` (`a{99999999999}`), or nested counts that multiply to
   more than `MAX_REPEAT_PRODUCT` (`(a{1000}){1000}` takes seconds just to compile);
-- a pattern longer than `MAX_PATTERN` characters.
+- a pattern longer than `MAX_PATTERN` characters;
+- a character set that `re` warns may change meaning (`[[:alpha:]]`, `[a&&b]`): the `regex`
+  module already reads some of these differently (`[[:alpha:]]` is a POSIX class there).
 Patterns that backtrack badly in other ways (`(a|aa)+$`) pass; the search timeout bounds them.
 """
 
@@ -39,14 +41,20 @@ def regex_problem(pattern: str) -> str | None:
     if len(pattern) > MAX_PATTERN:
         return f"regular expression longer than {MAX_PATTERN} characters"
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             re.compile(pattern)
             tree = _parser.parse(pattern)
     except re.error as exc:
         return f"invalid regular expression: {exc}"
     except (OverflowError, RecursionError, ValueError) as exc:
         return f"invalid regular expression: {exc}"
+    for warning in caught:
+        if issubclass(warning.category, FutureWarning):  # `[[:alpha:]]`, `[a&&b]`, ...
+            return (
+                f"ambiguous character set ({str(warning.message).lower()}): escape the "
+                "character to mean it literally, e.g. `[\\[]`"
+            )
     problem = _walk(tree, 1)
     if problem:
         return problem

@@ -162,6 +162,11 @@ NESTED = (
         (r"(\\w+\\s?)+$", NESTED),
         ("(x*)*y", NESTED),
         (
+            "[[:alpha:]]",  # a POSIX class to the regex module, a set of `[:alph` to re
+            "matches: ambiguous character set (possible nested set at position 1): escape the "
+            "character to mean it literally, e.g. `[\\[]`",
+        ),
+        (
             "a{99999999999}",
             "matches: invalid regular expression: the repetition number is too large",
         ),
