@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leadrules.engine.core.events import Event
+from leadrules.engine.core.lifecycle import FEEDBACK
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, ProspectState
 from leadrules.engine.core.turn import Options
@@ -129,6 +130,34 @@ def probe_rules(rules: RuleSet) -> RuleSet:
     return dataclasses.replace(rules, triggers=(), sequences={}, lifecycle=lifecycle)
 
 
+def scoring_events(rules: RuleSet) -> Callable[[Event], bool] | None:
+    """Which events can change a score or a stage under `rules` (None: any may). The
+    others — group, screen, track events no behaviour rule or sales feedback names, pages
+    when no rule looks at pages — leave a probe run's scores and stages as they are, so the
+    probe lane skips them."""
+    names = set(FEEDBACK)
+    pages = False
+    for rule in rules.scoring:
+        kind = rule.match.kind
+        if kind == "track" and rule.match.event is not None:
+            names.add(rule.match.event)
+        elif kind == "page":
+            pages = True
+        elif kind is not None:
+            return None
+    wanted = frozenset(names)
+
+    def accepts(event: Event) -> bool:
+        kind = event.type
+        if kind == "track":
+            return event.event in wanted
+        if kind == "page":
+            return pages
+        return kind == "identify" or kind == "alias"
+
+    return accepts
+
+
 def _same_scoring(a: RuleSet, b: RuleSet) -> bool:
     return (
         a.scoring == b.scoring
@@ -166,12 +195,15 @@ def run_backtest(
             side.lane = Lane(side.rules, side.collect)
             lanes.append(side.lane)
         base_checks = sides[0].checks
-        lanes.append(Lane(probe_rules(baseline), options=Options(mql_probe=base_checks.record)))
+        probe = Options(mql_probe=base_checks.record)
+        accepts = scoring_events(baseline)
+        lanes.append(Lane(probe_rules(baseline), options=probe, accepts=accepts))
         if _same_scoring(baseline, candidate):
             sides[1].checks = base_checks
         else:
             probe = Options(mql_probe=sides[1].checks.record)
-            lanes.append(Lane(probe_rules(candidate), options=probe))
+            accepts = scoring_events(candidate)
+            lanes.append(Lane(probe_rules(candidate), options=probe, accepts=accepts))
         return lanes
 
     lanes, stats = run_lanes(

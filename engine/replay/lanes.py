@@ -38,6 +38,8 @@ class Lane:
     options: Options = field(default_factory=Options)
     world: MemoryWorld = field(default_factory=MemoryWorld)
     evaluator: Evaluator | None = None
+    # A lane that only needs some events says which (followers only; None: all of them).
+    accepts: Callable[[Event], bool] | None = None
 
     def start(self, follower: bool) -> Evaluator:
         self.world = _Follower() if follower else MemoryWorld()
@@ -109,7 +111,9 @@ def _pass(
     stats = PassStats()
     first = lanes[0].start(follower=False).on_event
     first_collect = lanes[0].collect
-    others = [(lane.start(follower=True).on_event, lane.collect) for lane in lanes[1:]]
+    others = [
+        (lane.start(follower=True).on_event, lane.collect, lane.accepts) for lane in lanes[1:]
+    ]
     pending = [(lane.world.timers, lane) for lane in lanes]
     last = None
     for ts, _, _, event in ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes):
@@ -123,7 +127,9 @@ def _pass(
         observe(event)  # before its decisions are collected: they may look at it
         if decisions and first_collect is not None:
             first_collect(decisions, ts)
-        for on_event, collect in others:
+        for on_event, collect, accepts in others:
+            if accepts is not None and not accepts(event):
+                continue
             decisions = on_event(event)
             if decisions and collect is not None:
                 collect(decisions, ts)
