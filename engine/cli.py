@@ -57,6 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="-", metavar="FILE", help="decisions (JSON Lines; default stdout)"
     )
     replay.add_argument("--matcher", choices=("python", "durable"), default="python")
+    replay.add_argument(
+        "--order",
+        choices=("timestamp", "received"),
+        default="timestamp",
+        help="timestamp: what the rules would have done (default); received: what the daemon "
+        "did, in the order it received the events (`receivedAt`, written by export)",
+    )
     replay.add_argument("--strict", action="store_true", help="stop at the first rejected line")
     replay.add_argument("--quiet", action="store_true", help="no summary on stderr")
     replay.add_argument(
@@ -235,6 +242,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 strict=args.strict,
                 on_reject=on_reject,
                 on_bytes=progress.advance,
+                order=args.order,
             )
     except StrictStop as stop:
         print(f"rejected: {stop.rejected}", file=sys.stderr)

@@ -3,6 +3,11 @@
 Order for one event (contract "Scoring", "Lifecycle", "Triggers", "Sequences"): identity and
 traits, scoring, the stage change scoring causes (and its `on_mql`), sales feedback, sequence
 exits, then triggers. Within each step, rules run in file order.
+
+Two times: the event's timestamp places it in windows (points, `limit`, `times`/`within`,
+`unless`); the turn's time is when it is decided: the timestamp, or, for a late event (one
+older than something already evaluated for its prospect), the prospect's latest time. In
+timestamp order the two are always equal (docs/rules.md, "Late events").
 """
 
 from __future__ import annotations
@@ -41,15 +46,17 @@ class Evaluator:
         at = event.ts
         compiled = self.compiled
         state, before, merged = self._identity(event)
-        turn = Turn(compiled, world, self.options, state, at, event.message_id)
-        if at > state.last_at:
-            state.last_at = at
+        if at >= state.last_at:
+            state.last_at = now = at
+        else:
+            now = state.last_at  # a late event: decided at the prospect's latest time
+        turn = Turn(compiled, world, self.options, state, now, event.message_id)
 
         kind = event.type
         traits_changed = merged
         if kind == "identify" and event.traits:
             if before is None:
-                before = state.score(at)
+                before = state.score(now)
             traits_changed = self._set_traits(state, event) or traits_changed
         if traits_changed:
             scoring.refresh_fit(turn, event)
@@ -66,7 +73,7 @@ class Evaluator:
         n_behaviour = compiled.n_behaviour
         if matched_list and matched_list[0] < n_behaviour:
             if before is None:
-                before = state.score(at)
+                before = state.score(now)
             behaviour = compiled.behaviour
             for index in matched_list:
                 if index >= n_behaviour:
@@ -80,10 +87,10 @@ class Evaluator:
             matched = set(matched_list)
             if state.enrolments:
                 sequences.exit_on_event(turn, matched)
-            triggers.cancel_absences(turn, matched)
+            triggers.cancel_absences(turn, matched, at)
             for index, trigger in compiled.trigger_when:
                 if index in matched:
-                    triggers.consider(turn, trigger)
+                    triggers.consider(turn, trigger, at)
         if state.inactive > 32 and not self.options.keep_history:
             scoring.compact(state)
         return turn.decisions
@@ -94,6 +101,8 @@ class Evaluator:
         state = world.get(world.resolve(timer.prospect))
         if state is None:
             return []
+        if timer.due > state.last_at:
+            state.last_at = timer.due
         turn = Turn(self.compiled, world, self.options, state, timer.due, f"timer:{timer.key}")
         kind = timer.kind
         if kind == "step":
@@ -112,6 +121,27 @@ class Evaluator:
             if following is not None:
                 scoring.schedule_expiry_check(turn, following)
         return turn.decisions
+
+    def obsolete(self, timer: Timer) -> str | None:
+        """Why `timer` can no longer run (a reload removed its sequence or trigger), or None.
+        What waited on it is forgotten, so the prospect's state stays consistent."""
+        kind, name = timer.kind, timer.name
+        if kind == "step" and name not in self.compiled.rules.sequences:
+            reason = f"sequence {name!r} is no longer in the rules"
+        elif kind == "absence" and name not in self.compiled.triggers_by_id:
+            reason = f"trigger {name!r} is no longer in the rules"
+        else:
+            return None
+        world = self.world
+        state = world.get(world.resolve(timer.prospect))
+        if state is not None:
+            if kind == "step":
+                enrolment = state.enrolments.get(name)
+                if enrolment is not None and enrolment.token == timer.token:
+                    del state.enrolments[name]
+            elif name in state.triggers:
+                state.triggers[name].absences.pop(timer.token, None)
+        return reason
 
     def _identity(self, event: Event) -> tuple[ProspectState, int | None, bool]:
         """Resolve the event's prospect, merging an anonymous id it links to a known one.

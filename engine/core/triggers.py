@@ -22,53 +22,75 @@ def _in_cooldown(trigger: Trigger, ts: TriggerState, at: int) -> bool:
     )
 
 
-def cancel_absences(turn: Turn, matched: set[int]) -> None:
-    """An event matching a trigger's `unless` in (t0, t0 + within] cancels that pending check."""
-    at = turn.at
-    for trigger_id, ts in turn.state.triggers.items():
-        if not ts.absences:
+def cancel_absences(turn: Turn, matched: set[int], ts: int) -> None:
+    """An event (timestamp `ts`) matching a trigger's `unless` in (t0, t0 + within] cancels
+    that pending check; a late one too, as long as the check has not fired yet."""
+    for trigger_id, tstate in turn.state.triggers.items():
+        if not tstate.absences:
             continue
         index = turn.compiled.trigger_unless.get(trigger_id)
         if index is None or index not in matched:
             continue
         within = turn.compiled.triggers_by_id[trigger_id].unless_within_us or 0
-        for token, t0 in list(ts.absences.items()):
-            if t0 < at <= t0 + within:
-                del ts.absences[token]
+        for token, t0 in list(tstate.absences.items()):
+            if t0 < ts <= t0 + within:
+                del tstate.absences[token]
 
 
-def consider(turn: Turn, trigger: Trigger) -> None:
-    """`trigger`'s `when` matched the current event: count it, and fire if due."""
+def _full_window(unused: list[int], ts: int, within: int, times: int) -> tuple[int, int] | None:
+    """The first window `[x - within, x]` holding the event at `ts` and at least `times`
+    unused events: `x` is `ts` itself, or, for a late event, a later unused event within
+    `within` after it (the window the late event completes). As slice bounds, or None."""
+    lo = bisect_left(unused, ts - within)
+    hi = bisect_right(unused, ts)
+    if hi - lo >= times:
+        return lo, hi
+    end = bisect_right(unused, ts + within)
+    while hi < end:  # only a late event has later ones
+        x = unused[hi]
+        hi = bisect_right(unused, x)
+        lo = bisect_left(unused, x - within, lo)
+        if hi - lo >= times:
+            return lo, hi
+    return None
+
+
+def consider(turn: Turn, trigger: Trigger, ts: int) -> None:
+    """`trigger`'s `when` matched the current event (timestamp `ts`): count it, and fire if
+    due. A firing happens at the turn's time, which is later than `ts` for a late event."""
     state, at = turn.state, turn.at
-    ts = state.triggers.get(trigger.id)
-    if ts is None:
-        ts = state.triggers[trigger.id] = TriggerState()
+    tstate = state.triggers.get(trigger.id)
+    if tstate is None:
+        tstate = state.triggers[trigger.id] = TriggerState()
     if trigger.times is not None and trigger.within_us is not None:
-        unused = ts.unused
-        start = at - trigger.within_us  # an event exactly D earlier is within
-        lo = bisect_left(unused, start)
-        if lo and (not unused or unused[-1] <= at):
-            del unused[:lo]  # in time order, these can never count again
-        insort(unused, at)
-        if _in_cooldown(trigger, ts, at):
+        unused, within = tstate.unused, trigger.within_us
+        if not unused or unused[-1] <= ts:
+            # In time order. Events older than 2 x within can count neither for a later
+            # event nor for a late one less than `within` late: forget them.
+            old = bisect_left(unused, ts - 2 * within)
+            if old:
+                del unused[:old]
+            unused.append(ts)
+        else:
+            insort(unused, ts)
+        if _in_cooldown(trigger, tstate, at):
             return  # during the cooldown it fires nothing and uses nothing up
-        lo = bisect_left(unused, start)
-        hi = bisect_right(unused, at)
-        if hi - lo < trigger.times:
+        window = _full_window(unused, ts, within, trigger.times)
+        if window is None:
             return
-        del unused[lo:hi]
-    elif _in_cooldown(trigger, ts, at):
+        del unused[window[0] : window[1]]
+    elif _in_cooldown(trigger, tstate, at):
         return
     if trigger.unless is not None and trigger.unless_within_us is not None:
         token = state.new_token()
-        ts.absences[token] = at
+        tstate.absences[token] = at
         turn.schedule(
             Timer(
                 at + trigger.unless_within_us, state.id, "absence", token, trigger.id, origin_at=at
             )
         )
         return
-    fire(turn, trigger, ts)
+    fire(turn, trigger, tstate)
 
 
 def fire(turn: Turn, trigger: Trigger, ts: TriggerState) -> None:

@@ -100,7 +100,11 @@ class DbWorld:
 
     def schedule(self, timer: Timer) -> None:
         if self.on_schedule is not None and self.on_schedule(timer):
-            return  # due within the running batch: fired there, never stored
+            return  # due within the running batch: held by its queue
+        self._new_timers.append(timer)
+
+    def store_timer(self, timer: Timer) -> None:
+        """Store a timer the batch's queue held but did not fire."""
         self._new_timers.append(timer)
 
     def seen(self, message_id: str) -> bool:

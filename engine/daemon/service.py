@@ -1,11 +1,13 @@
 """The daemon's only ways in: `ingest` (store events durably), `process_pending` (evaluate
 them), `tick` (fire due timers). Each evaluation commits in one transaction with its state,
 timers and decisions, so a crash at any point loses nothing and writes nothing twice.
+Evaluation goes through the one driver (`core.driver`), in the order received; an item
+that raises is set aside (`quarantine`) and the rest goes on.
 """
 
 from __future__ import annotations
 
-import heapq
+import logging
 import threading
 import uuid
 from collections.abc import Callable
@@ -19,15 +21,20 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from leadrules.engine.clock import Clock
+from leadrules.engine.core.driver import Driver, TimerQueue, receipt_limits
 from leadrules.engine.core.evaluator import Evaluator
-from leadrules.engine.core.events import normalize
+from leadrules.engine.core.events import Event, normalize
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
+from leadrules.engine.daemon import quarantine
 from leadrules.engine.daemon.db_world import DbWorld, timer_from_row
-from leadrules.engine.daemon.store import DecisionRow, EventRow, Store, TimerRow
+from leadrules.engine.daemon.quarantine import Failure
+from leadrules.engine.daemon.store import DecisionRow, EventRow, SetAsideRow, Store, TimerRow
 from leadrules.engine.errors import EventError
 from leadrules.engine.timefmt import format_iso
+
+log = logging.getLogger("leadrules.daemon")
 
 OnDecisions = Callable[[list[Decision], int | None], None]
 
@@ -51,62 +58,92 @@ def _stored_copy(raw: dict[str, Any], message_id: str, ts: int) -> dict[str, Any
     return copy
 
 
-class _Batch:
-    """One transaction of evaluation: the timers due up to `horizon` are read once into a
-    heap; timers scheduled meanwhile that fall due within it join the heap in memory."""
+class _Poisoned(Exception):
+    """Evaluating one item raised: the batch is rolled back and run again without it."""
 
-    def __init__(
-        self,
-        service: Service,
-        session: Session,
-        horizon: int,
-        *,
-        inclusive: bool,
-        most: int = 10**9,
-    ) -> None:
+    def __init__(self, key: str, failure: Failure) -> None:
+        super().__init__(key)
+        self.key, self.failure = key, failure
+
+
+class _Batch:
+    """One transaction of evaluation through the driver: the timers due before `horizon`
+    are read once into its queue; timers scheduled meanwhile that fall due before it join
+    the queue in memory, the others are stored."""
+
+    def __init__(self, service: Service, session: Session, horizon: int) -> None:
         self.service = service
         self.session = session
-        self.world = DbWorld(session, service.clock.now_us())
-        self.evaluator = Evaluator(service._compiled, self.world, Options(capture_context=True))
+        now = service.clock.now_us()
+        self.now = now
+        self.world = DbWorld(session, now)
+        evaluator = Evaluator(service._compiled, self.world, Options(capture_context=True))
         self.made: list[tuple[list[Decision], int | None]] = []
-        self.horizon, self.inclusive = horizon, inclusive
-        due = col(TimerRow.due_at) <= horizon if inclusive else col(TimerRow.due_at) < horizon
         rows = session.exec(
             select(TimerRow)
-            .where(due)
+            .where(col(TimerRow.due_at) < horizon)
             .order_by(col(TimerRow.due_at), col(TimerRow.seq))
-            .limit(most)
         ).all()
-        self.heap: list[tuple[int, int, Timer]] = [
-            (r.due_at, i, timer_from_row(r)) for i, r in enumerate(rows)
-        ]
-        self._seq = len(rows)
-        self.fired_keys: list[str] = []
-        self.world.on_schedule = self._schedule
+        self.queue = TimerQueue(horizon)
+        for row in rows:
+            self.queue.push(timer_from_row(row))
+        self.stored = {row.key for row in rows}
+        self.done_keys: list[str] = []  # stored timers fired, dropped or set aside
+        self.set_aside: list[dict[str, Any]] = []
+        self.world.on_schedule = self.queue.offer
+        self.driver = Driver(
+            evaluator,
+            self.queue,
+            on_event=self._on_event,
+            on_timer=self._on_timer,
+            on_error=self._on_error,
+            on_dropped=self._on_dropped,
+            held=set(service._held),
+            on_held=self._on_held,
+        )
 
-    def _schedule(self, timer: Timer) -> bool:
-        if timer.due < self.horizon or (self.inclusive and timer.due == self.horizon):
-            self._seq += 1
-            heapq.heappush(self.heap, (timer.due, self._seq, timer))
-            return True
-        return False
+    def _on_event(self, event: Event, decisions: list[Decision] | None, received: Any) -> None:
+        self.made.append((decisions or [], received))
 
-    def fire(self, limit: int, *, inclusive: bool) -> int:
-        """Fire the held timers due before `limit` (or at it, with `inclusive`)."""
-        fired = 0
-        heap = self.heap
-        while heap and (heap[0][0] < limit or (inclusive and heap[0][0] == limit)):
-            _, _, timer = heapq.heappop(heap)
-            self.fired_keys.append(timer.key)
-            self.made.append((self.evaluator.on_timer(timer), None))
-            fired += 1
-        return fired
+    def _on_timer(self, timer: Timer, decisions: list[Decision]) -> None:
+        self.done_keys.append(timer.key)
+        self.made.append((decisions, None))
+
+    def _on_error(self, item: Event | Timer, exc: BaseException) -> None:
+        raise _Poisoned(quarantine.item_key(item), quarantine.Failure.of(exc)) from exc
+
+    def _on_dropped(self, timer: Timer, reason: str) -> None:
+        self.done_keys.append(timer.key)
+        self.set_aside.append(quarantine.record(timer, quarantine.OBSOLETE, reason, None, self.now))
+
+    def _on_held(self, item: Event | Timer) -> None:
+        failure = self.service._held[quarantine.item_key(item)]
+        if isinstance(item, Timer):
+            self.done_keys.append(item.key)
+        self.set_aside.append(
+            quarantine.record(item, quarantine.HELD, failure.error, failure.trace, self.now)
+        )
 
     def commit(self) -> None:
-        if self.fired_keys:
-            self.session.execute(delete(TimerRow).where(col(TimerRow.key).in_(self.fired_keys)))
-        # Timers read but not fired (the batch ended first) stay in the table as they are.
-        self.service._commit(self.session, self.world, self.made)
+        session = self.session
+        fired = [k for k in self.done_keys if k in self.stored]
+        if fired:
+            session.execute(delete(TimerRow).where(col(TimerRow.key).in_(fired)))
+        # Timers scheduled in this batch but not fired by its end (a late event's, say) are
+        # stored; stored timers not reached stay in the table as they are.
+        for _, _, timer in self.queue.heap:
+            if timer.key not in self.stored:
+                self.world.store_timer(timer)
+        quarantine.write(session, self.set_aside)
+        self.service._commit(session, self.world, self.made)
+        service = self.service
+        for row in self.set_aside:
+            service._held.pop(row["key"], None)
+            if service.on_set_aside is not None:
+                service.on_set_aside(row["kind"], row["status"])
+
+
+_UNSET = -1
 
 
 class Service:
@@ -118,7 +155,14 @@ class Service:
         self.matcher = matcher
         self._compiled = Compiled.build(rules, matcher)
         self._lock = threading.Lock()  # one writer evaluates at a time
+        # Ingest stamps receive times and commits under this lock, so receive times grow
+        # with the log's order and a tick's `now` follows every event received before it.
+        self._ingest_lock = threading.Lock()
+        self._last_stamp = 0
+        self._last_received: int | None = _UNSET  # of the last event evaluated
+        self._held: dict[str, Failure] = {}  # items that raised, until recorded
         self.on_decisions: OnDecisions | None = None
+        self.on_set_aside: Callable[[str, str], None] | None = None  # (kind, status)
 
     @property
     def rules(self) -> RuleSet:
@@ -135,7 +179,14 @@ class Service:
     def ingest(self, messages: list[Any], received_at: int | None = None) -> IngestResult:
         """Validate and store messages. The valid ones are committed before this returns;
         invalid ones are reported by index and field. A known messageId is accepted once."""
-        received = self.clock.now_us() if received_at is None else received_at
+        with self._ingest_lock:
+            if received_at is None:
+                received = self._last_stamp = max(self.clock.now_us(), self._last_stamp)
+            else:
+                received = received_at
+            return self._ingest(messages, received)
+
+    def _ingest(self, messages: list[Any], received: int) -> IngestResult:
         result = IngestResult()
         rows = []
         for index, raw in enumerate(messages):
@@ -176,8 +227,10 @@ class Service:
 
     def process_pending(self, limit: int = 100_000, batch: int = 500) -> int:
         """Evaluate stored events in arrival order, up to `batch` events per transaction
-        (each batch commits whole or not at all). Timers due before an event's time fire
-        first, as in a replay."""
+        (each batch commits whole or not at all). Before an event, the timers due before its
+        timestamp fire, and before the first event of a new receipt, those due by its receive
+        time (`core.driver.receipt_limits`). An item that raises is set aside and the batch
+        runs again without it."""
         done = 0
         with self._lock:
             while done < limit:
@@ -190,40 +243,75 @@ class Service:
                     ).all()
                     if not rows:
                         break
-                    run = _Batch(self, session, max(row.ts for row in rows), inclusive=False)
+                    if self._last_received == _UNSET:
+                        self._last_received = session.exec(
+                            select(func.max(EventRow.received_at)).where(
+                                col(EventRow.status) != "pending"
+                            )
+                        ).one()
                     raws = [orjson.loads(row.raw) for row in rows]
+                    items = list(
+                        receipt_limits(
+                            (
+                                (row.ts, row.received_at, normalize(raw))
+                                for row, raw in zip(rows, raws, strict=True)
+                            ),
+                            self._last_received,
+                        )
+                    )
+                    run = _Batch(self, session, max(before for before, _, _ in items))
                     run.world.prefetch(
                         str(raw[key])
                         for raw in raws
                         for key in ("userId", "anonymousId", "previousId")
                         if raw.get(key)
                     )
-                    run.world.prefetch(t.prospect for _, _, t in run.heap)
-                    for row, raw in zip(rows, raws, strict=True):
-                        run.fire(row.ts, inclusive=False)
-                        event = normalize(raw)
-                        run.made.append((run.evaluator.on_event(event) or [], row.received_at))
+                    run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
+                    try:
+                        run.driver.run(items)
+                    except _Poisoned as poisoned:
+                        session.rollback()
+                        self._held[poisoned.key] = poisoned.failure
+                        log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+                        continue
                     session.execute(
                         update(EventRow)
                         .where(col(EventRow.seq).in_([row.seq for row in rows]))
+                        .where(col(EventRow.message_id).not_in(list(self._held)))
                         .values(status="done")
                     )
                     run.commit()
+                    last = max(row.received_at for row in rows)
+                    if self._last_received is None or last > self._last_received:
+                        self._last_received = last
                 done += len(rows)
         return done
 
     def tick(self, now_us: int | None = None) -> int:
-        """Fire every timer due at or before now (overdue ones keep their due time)."""
-        now = self.clock.now_us() if now_us is None else now_us
+        """Fire every timer due at or before now (overdue ones keep their due time). The
+        events received by then are evaluated first, as the order of receipt demands."""
+        with self._ingest_lock:
+            now = self.clock.now_us() if now_us is None else now_us
+            # What is received from now on is received after this tick: a new receipt, in
+            # `receipt_limits`' terms, so a replay in received order fires what the tick
+            # fires at the same place.
+            self._last_stamp = max(self._last_stamp + 1, now + 1)
+        self.process_pending(limit=10**9)
         fired = 0
         with self._lock:
             while True:
                 with self.store.session() as session:
-                    run = _Batch(self, session, now, inclusive=True)
-                    if not run.heap:
+                    run = _Batch(self, session, now + 1)
+                    if not run.queue.heap:
                         return fired
-                    run.world.prefetch(t.prospect for _, _, t in run.heap)
-                    fired += run.fire(now, inclusive=True)
+                    run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
+                    try:
+                        fired += run.driver.fire_through(now)
+                    except _Poisoned as poisoned:
+                        session.rollback()
+                        self._held[poisoned.key] = poisoned.failure
+                        log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+                        continue
                     run.commit()
 
     def _commit(
@@ -282,11 +370,17 @@ class Service:
                 .select_from(DecisionRow)
                 .where(col(DecisionRow.status) == "dead")
             ).one()
+            held = session.exec(
+                select(func.count())
+                .select_from(SetAsideRow)
+                .where(col(SetAsideRow.status) == quarantine.HELD)
+            ).one()
         return {
             "pending_events": pending,
             "outbox_depth": outbox,
             "timers": timers,
             "dead_letters": dead,
+            "set_aside": held,
         }
 
     def decisions(self) -> list[dict[str, Any]]:
@@ -298,11 +392,18 @@ class Service:
         return [orjson.loads(r) for r in rows]
 
     def export(self, out: IO[bytes]) -> int:
-        """The stored event log as Segment JSON Lines, in arrival order."""
+        """The stored event log as Segment JSON Lines, in arrival order. Each message carries
+        the daemon's receive time as `receivedAt` (microseconds), which
+        `replay --order received` follows to reproduce the daemon's decisions."""
         count = 0
         with self.store.session() as session:
-            for raw in session.exec(select(col(EventRow.raw)).order_by(col(EventRow.seq))):
-                out.write(raw.encode() + b"\n")
+            rows = session.exec(
+                select(col(EventRow.raw), col(EventRow.received_at)).order_by(col(EventRow.seq))
+            )
+            for raw, received_at in rows:
+                message = orjson.loads(raw)
+                message["receivedAt"] = format_iso(received_at)
+                out.write(orjson.dumps(message) + b"\n")
                 count += 1
         return count
 

@@ -2,7 +2,9 @@
 
 Tables: `event` (the event log; `message_id` unique), `prospect` (one state document per
 prospect), `alias` (linked ids), `timer` (future evaluations, unique key, by due time) and
-`decision` (the outbox: unique idempotency key, delivery status and attempts).
+`decision` (the outbox: unique idempotency key, delivery status and attempts), and
+`set_aside` (events and timers taken out of evaluation: those that raised, kept to be
+retried, and timers a rule reload made obsolete, with the reason).
 """
 
 from __future__ import annotations
@@ -69,6 +71,26 @@ class DecisionRow(SQLModel, table=True):
     created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     received_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     sent_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+
+
+class SetAsideRow(SQLModel, table=True):
+    """One event or timer taken out of evaluation (engine/daemon/quarantine.py). `held`:
+    evaluating it raised (`error`, `trace`) and it waits for `leadrules quarantine retry`
+    (then `retried`) or `discard` (then `discarded`). `obsolete`: a timer whose sequence or
+    trigger a reload removed (`error` says which); it is never retried."""
+
+    __tablename__ = "set_aside"
+    __table_args__ = (Index("ix_set_aside_status", "status", "id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # event | timer
+    key: str = Field(max_length=700)  # the event's messageId or the timer's key
+    prospect: str = Field(max_length=300)
+    due_at: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    payload: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    status: str = Field(max_length=16)
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    trace: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: int = Field(sa_column=Column(BigInteger, nullable=False))
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

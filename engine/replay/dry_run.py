@@ -1,30 +1,44 @@
 """`leadrules replay`: a dry run of the rules over historical events on simulated time.
 
-Events are processed in timestamp order; timers (waits, SLAs, `unless` windows, expiries)
-fire at their due times between events, after any event at the same instant; at the end
-time advances to `until` (default: the last event's timestamp). Nothing is sent: decisions
-are written as JSON Lines.
+Events are processed in timestamp order (or, with `--order received`, in the order the
+daemon received them); the one driver (`core.driver`) fires timers (waits, SLAs, `unless`
+windows, expiries) at their due times between events, after any event at the same instant;
+at the end time advances to `until` (default: the last event's timestamp; in received
+order, the latest timestamp or receive time). Nothing is sent: decisions are written as
+JSON Lines.
 """
 
 from __future__ import annotations
 
 import gc
+import heapq
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
+from leadrules.engine.core.driver import Driver, receipt_limits
 from leadrules.engine.core.evaluator import Evaluator
+from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
-from leadrules.engine.core.state import Decision
+from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
 from leadrules.engine.errors import LeadrulesError
 from leadrules.engine.replay.memory_world import MemoryWorld
-from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered
+from leadrules.engine.replay.sources import (
+    REORDER_WINDOW,
+    EventFile,
+    OutOfOrder,
+    Rejected,
+    ordered,
+    parse_lines,
+)
+from leadrules.engine.replay.sources import _reordered as reorder
+from leadrules.engine.timefmt import parse_timestamp
 
 
 class StrictStop(LeadrulesError):
@@ -77,8 +91,12 @@ def replay(
     on_reject: Callable[[Rejected], None] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     on_decisions: Callable[[list[Decision]], None] | None = None,
+    order: str = "timestamp",
 ) -> ReplayResult:
     """Replay `sources` under `rules`, writing decision records to `out`.
+
+    `order="timestamp"`: what the rules would have done (events in timestamp order);
+    `order="received"`: what the daemon did (events in the order received, `receivedAt`).
 
     Streams sorted input; input too far out of order for that is read again and sorted in
     memory (the decisions written so far are discarded, and rejections are reported once).
@@ -103,13 +121,22 @@ def replay(
     with tempfile.SpooledTemporaryFile(max_size=64 << 20) as buffer:
         try:
             result = _run(
-                sources, compiled, buffer, until, options, reject, on_bytes, on_decisions, False
+                sources,
+                compiled,
+                buffer,
+                until,
+                options,
+                reject,
+                on_bytes,
+                on_decisions,
+                False,
+                order,
             )
         except OutOfOrder:
             buffer.seek(0)
             buffer.truncate()
             result = _run(
-                sources, compiled, buffer, until, options, reject, None, on_decisions, True
+                sources, compiled, buffer, until, options, reject, None, on_decisions, True, order
             )
             result.stats.restarted = True
         result.stats.lines_rejected = len(reported)
@@ -118,6 +145,39 @@ def replay(
             out.write(chunk)
     gc.set_threshold(*thresholds)
     return result
+
+
+def _received_items(
+    sources: list[EventFile],
+    reject: Callable[[Rejected], None],
+    full_sort: bool,
+    on_bytes: Callable[[int], None] | None,
+) -> Iterator[tuple[int, int, Event]]:
+    """Events in the order the daemon received them: by `receivedAt` (written by `leadrules
+    export`; a message without it counts as received at its timestamp), ties in file order.
+    Yields `(ts, received, event)`."""
+
+    def keyed(source: EventFile, index: int) -> Iterator[tuple[int, int, int, Event]]:
+        for ts, _, number, event in parse_lines(source, index, reject, on_bytes):
+            text = event.raw.get("receivedAt")
+            received = ts
+            if text:
+                try:
+                    received = parse_timestamp(str(text))
+                except ValueError:
+                    reject(Rejected(source.name, number, f"receivedAt: not ISO 8601: {text!r}"))
+                    continue
+            yield received, index, number, event
+
+    streams = [keyed(s, i) for i, s in enumerate(sources)]
+    if full_sort:
+        merged: Iterable[tuple[int, int, int, Event]] = sorted(
+            item for stream in streams for item in stream
+        )
+    else:
+        merged = heapq.merge(*(reorder(s, REORDER_WINDOW) for s in streams))
+    for received, _, _, event in merged:
+        yield event.ts, received, event
 
 
 def _run(
@@ -130,59 +190,78 @@ def _run(
     on_bytes: Callable[[int], None] | None,
     on_decisions: Callable[[list[Decision]], None] | None,
     full_sort: bool,
+    order: str = "timestamp",
 ) -> ReplayResult:
     world = MemoryWorld()
     evaluator = Evaluator(compiled, world, options)
     stats = ReplayStats()
     started = time.perf_counter()
     dumps = orjson.dumps
+    by_action, by_rule = stats.by_action, stats.by_rule
+    write = out.write
 
     def emit(decisions: list[Decision]) -> None:
-        if not decisions:
-            return
         stats.decisions += len(decisions)
         for decision in decisions:
             record = decision.record
-            out.write(dumps(record))
-            out.write(b"\n")
-            stats.by_action[record["action"]] += 1
-            stats.by_rule[record["rule"]] += 1
+            write(dumps(record))
+            write(b"\n")
+            by_action[record["action"]] += 1
+            by_rule[record["rule"]] += 1
             if record["action"] == "set_stage" and record["stage"] == "mql":
                 stats.mqls += 1
         if on_decisions is not None:
             on_decisions(decisions)
 
-    def fire_until(limit: int, inclusive: bool) -> None:
-        while (due := world.next_due()) is not None and (
-            due < limit or (inclusive and due <= limit)
-        ):
-            timer = world.pop_timer()
-            stats.timers += 1
-            emit(evaluator.on_timer(timer))
-
-    last = None
-    timers = world.timers
-    on_event = evaluator.on_event
-    for ts, _, _, event in ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes):
-        if until is not None and ts > until:
-            stats.after_until += 1
-            continue
-        # Events at the same instant as a timer are processed before the timer fires.
-        if timers and timers[0][0] < ts:
-            fire_until(ts, inclusive=False)
-        decisions = on_event(event)
+    def on_event(event: Event, decisions: list[Decision] | None, _: Any) -> None:
         if decisions is None:
             stats.duplicates += 1
-            continue
+            return
         stats.events += 1
         if stats.first_at is None:
-            stats.first_at = ts
-        last = ts
-        emit(decisions)
-    stats.last_at = last
-    end = until if until is not None else last
+            stats.first_at = event.ts
+        stats.last_at = event.ts
+        if decisions:
+            emit(decisions)
+
+    def on_timer(_: Timer, decisions: list[Decision]) -> None:
+        if decisions:
+            emit(decisions)
+
+    def on_error(item: Event | Timer, exc: BaseException) -> None:
+        what = f"message {item.message_id!r}" if isinstance(item, Event) else f"timer {item.key}"
+        raise LeadrulesError(f"evaluating {what} failed: {exc!r}") from exc
+
+    driver = Driver(evaluator, world.queue, on_event=on_event, on_timer=on_timer, on_error=on_error)
+    end_hint: int | None = None
+    if order == "received":
+        latest = [0]
+
+        def received() -> Iterator[tuple[int, int, Event]]:
+            for ts, got, event in _received_items(sources, reject, full_sort, on_bytes):
+                if until is not None and got > until:
+                    stats.after_until += 1
+                    continue
+                latest[0] = max(latest[0], ts, got)
+                yield ts, got, event
+
+        driver.run(receipt_limits(received()))
+        end_hint = latest[0] if stats.events or stats.duplicates else None
+    else:
+
+        def timestamped() -> Iterator[tuple[int, Event, None]]:
+            for ts, _, _, event in ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes):
+                if until is not None and ts > until:
+                    stats.after_until += 1
+                    continue
+                yield ts, event, None
+
+        driver.run(timestamped())
+        end_hint = stats.last_at
+    end = until if until is not None else end_hint
     if end is not None:
-        fire_until(end, inclusive=True)
+        driver.fire_through(end)
+    stats.timers = driver.timers_fired
     stats.prospects = len(world.states)
     stats.seconds = time.perf_counter() - started
     return ReplayResult(stats, world, evaluator, end)

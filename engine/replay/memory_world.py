@@ -1,9 +1,8 @@
-"""An in-memory `World` for replay, explain and tests: dicts and a timer heap."""
+"""An in-memory `World` for replay, explain and tests: dicts and the driver's timer queue."""
 
 from __future__ import annotations
 
-import heapq
-
+from leadrules.engine.core.driver import TimerQueue
 from leadrules.engine.core.state import ProspectState, Timer
 from leadrules.engine.replay.dedupe import SeenIds
 
@@ -12,8 +11,8 @@ class MemoryWorld:
     def __init__(self) -> None:
         self.states: dict[str, ProspectState] = {}
         self.aliases: dict[str, str] = {}
-        self.timers: list[tuple[int, int, Timer]] = []
-        self._timer_seq = 0
+        self.queue = TimerQueue()
+        self.timers = self.queue.heap  # (due, seq, timer), a heap
         self._seen = SeenIds()
 
     def resolve(self, prospect: str) -> str:
@@ -41,14 +40,13 @@ class MemoryWorld:
         self.states.pop(prospect, None)
 
     def schedule(self, timer: Timer) -> None:
-        self._timer_seq += 1
-        heapq.heappush(self.timers, (timer.due, self._timer_seq, timer))
+        self.queue.push(timer)
 
     def seen(self, message_id: str) -> bool:
         return not self._seen.add(message_id)
 
     def next_due(self) -> int | None:
-        return self.timers[0][0] if self.timers else None
+        return self.queue.next_due()
 
     def pop_timer(self) -> Timer:
-        return heapq.heappop(self.timers)[2]
+        return self.queue.pop()
