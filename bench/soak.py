@@ -1,7 +1,7 @@
 """Chaos soak: steady load on a real `leadrules run` that is killed with SIGKILL at random
 moments and restarted, while its webhook receiver fails now and then.
 
-    python -m bench.soak [--duration 180] [--kills 20] [--rate 100] [--postgres]
+    python -m bench.soak [--duration 120] [--kills 20] [--rate 100] [--postgres]
     make soak                      (SOAK_ARGS="--duration 60 --kills 20" to change)
 
 The receiver dedupes by `Idempotency-Key`, checks every signature, and fails one request in
@@ -176,8 +176,9 @@ def prepare(root: Path, url: str, hook: str) -> Daemon:
     return daemon
 
 
-def replay_matches(daemon: Daemon, url: str) -> tuple[bool, str, int]:
-    """(live == replay, the order used, decisions compared)."""
+def replay_matches(daemon: Daemon, url: str) -> dict[str, Any]:
+    """Live decisions against a replay of the exported log: equal or not, the order used,
+    how many were compared, and how many each side has that the other lacks."""
     from leadrules.engine.clock import WallClock
     from leadrules.engine.daemon.service import Service
     from leadrules.engine.daemon.store import Store
@@ -195,10 +196,20 @@ def replay_matches(daemon: Daemon, url: str) -> tuple[bool, str, int]:
     live = Service(store, rules, WallClock()).decisions()
     store.dispose()
 
-    def canon(records: list[dict[str, Any]]) -> list[str]:
-        return sorted(json.dumps(r, sort_keys=True) for r in records)
+    def canon(records: list[dict[str, Any]]) -> Counter[str]:
+        return Counter(json.dumps(r, sort_keys=True) for r in records)
 
-    return canon(live) == canon(replay), "received" if has_order else "timestamp", len(live)
+    only_live, only_replay = canon(live) - canon(replay), canon(replay) - canon(live)
+    for side, records in (("live", only_live), ("replay", only_replay)):
+        for record in list(records)[:5]:
+            print(f"only in {side}: {record}", file=sys.stderr)
+    return {
+        "live_equals_replay": not only_live and not only_replay,
+        "replay_order": "received" if has_order else "timestamp",
+        "decisions_compared": len(live),
+        "decisions_only_live": sum(only_live.values()),
+        "decisions_only_in_replay": sum(only_replay.values()),
+    }
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
@@ -243,7 +254,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     daemon.settle(timeout=args.settle)
     daemon.stop()
     acked = load.snapshot()
-    equal, order, compared = replay_matches(daemon, url)
+    compared = replay_matches(daemon, url)
     from sqlalchemy import text
 
     from leadrules.engine.daemon.store import Store
@@ -279,9 +290,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "receiver_failures_injected": receiver.failed,
         "redeliveries": receiver.redeliveries,
         "bad_signatures": receiver.bad_signatures,
-        "live_equals_replay": equal,
-        "replay_order": order,
-        "decisions_compared": compared,
+        **compared,
         "tracebacks_in_log": log.count("Traceback"),
         "workdir": str(root),
     }
@@ -291,7 +300,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     env = os.environ.get
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=float(env("SOAK_DURATION", 180)))
+    parser.add_argument("--duration", type=float, default=float(env("SOAK_DURATION", 120)))
     parser.add_argument("--kills", type=int, default=int(env("SOAK_KILLS", 20)))
     parser.add_argument("--rate", type=int, default=int(env("SOAK_RATE", 100)), help="events/s")
     parser.add_argument("--batch", type=int, default=20)

@@ -108,6 +108,17 @@ def build_parser() -> argparse.ArgumentParser:
     _rule_args(export)
     export.add_argument("--database-url")
     export.add_argument("--out", default="-", metavar="FILE")
+    export.add_argument(
+        "--prospect", metavar="ID", help="only this prospect's events, state and decisions"
+    )
+    export.add_argument("--by", help="who asks, for the privacy audit (default: the OS user)")
+
+    forget = sub.add_parser("forget", help="erase a prospect's data (recorded in the audit)")
+    forget.add_argument("prospect")
+    _rule_args(forget)
+    forget.add_argument("--database-url")
+    forget.add_argument("--by", help="who asks, for the privacy audit (default: the OS user)")
+    forget.add_argument("--reason", help="why (a ticket number), kept in the audit")
 
     outbox = sub.add_parser("outbox", help="list, retry or drop undelivered messages")
     _rule_args(outbox)
@@ -118,6 +129,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outbox.add_argument("--key", default=None, help="retry or drop only this decision")
     outbox.add_argument("--limit", type=int, default=50)
+
+    quarantine = sub.add_parser(
+        "quarantine", help="list, retry or discard events and timers whose evaluation failed"
+    )
+    _rule_args(quarantine)
+    quarantine.add_argument("--database-url")
+    quarantine.add_argument(
+        "action", nargs="?", choices=("list", "retry", "discard"), default="list"
+    )
+    quarantine.add_argument("ids", nargs="*", type=int, metavar="ID", help="default: all held")
+    quarantine.add_argument(
+        "--all", action="store_true", help="list also retried, discarded and obsolete items"
+    )
+    quarantine.add_argument("--limit", type=int, default=100)
     return parser
 
 
@@ -132,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             "run": cmd_run,
             "export": cmd_export,
             "outbox": cmd_outbox,
+            "quarantine": cmd_quarantine,
+            "forget": cmd_forget,
             "backtest": cmd_backtest,
             "report": cmd_report,
         }
@@ -376,10 +403,21 @@ def _store(args: argparse.Namespace) -> Any:
     return store
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from leadrules.engine.clock import WallClock
+    from leadrules.engine.daemon.privacy import forget
+
+    erased = forget(_store(args), args.prospect, WallClock(), operator=args.by, reason=args.reason)
+    print(f"{erased.summary()}; audit #{erased.audit_id}")
+    return EXIT_OK
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from leadrules.engine.clock import WallClock
     from leadrules.engine.daemon.service import Service
 
+    if args.prospect is not None:
+        return _export_prospect(args)
     rules = _load(args)
     service = Service(_store(args), rules, WallClock())
     out: IO[bytes] = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
@@ -389,6 +427,44 @@ def cmd_export(args: argparse.Namespace) -> int:
         if out is not sys.stdout.buffer:
             out.close()
     print(f"{count} events exported", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export_prospect(args: argparse.Namespace) -> int:
+    from leadrules.engine.clock import WallClock
+    from leadrules.engine.daemon.privacy import export
+
+    out: IO[bytes] = sys.stdout.buffer if args.out == "-" else open(args.out, "wb")  # noqa: SIM115
+    try:
+        counts = export(_store(args), args.prospect, out, WallClock(), operator=args.by)
+    finally:
+        if out is not sys.stdout.buffer:
+            out.close()
+    print(", ".join(f"{n} {k}" for k, n in counts.items()) + " exported", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_quarantine(args: argparse.Namespace) -> int:
+    from leadrules.engine.daemon import quarantine
+    from leadrules.engine.timefmt import format_iso
+
+    store = _store(args)
+    ids = args.ids or None
+    if args.action == "retry":
+        print(f"{quarantine.retry(store, ids)} held items put back")
+        return EXIT_OK
+    if args.action == "discard":
+        print(f"{quarantine.discard(store, ids)} held items discarded")
+        return EXIT_OK
+    statuses = quarantine.ALL if args.all else (quarantine.HELD,)
+    for row in quarantine.listed(store, statuses, args.limit):
+        due = f" due {format_iso(row.due_at)}" if row.due_at is not None else ""
+        print(
+            f"{row.id:>5}  {format_iso(row.created_at)}  {row.status:<9} {row.kind:<5} "
+            f"{row.prospect}  {row.key}{due}\n       {row.error}"
+        )
+        if row.trace and args.action == "list" and ids:
+            print("       " + row.trace.replace("\n", "\n       "))
     return EXIT_OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import leadrules.engine.daemon.audit  # the privacy audit table
 import leadrules.engine.daemon.store  # noqa: F401 - registers the tables on SQLModel.metadata
 
 connectable = context.config.attributes["engine"]
