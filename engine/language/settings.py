@@ -18,7 +18,7 @@ from leadrules.engine.timefmt import US_PER_S
 class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(default=8080, ge=0, le=65535)
     write_keys: list[str] = Field(default_factory=lambda: ["${LEADRULES_WRITE_KEY}"])
     max_message_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
@@ -49,7 +49,7 @@ class IngestSettings(BaseModel):
 
 class DispatchSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    max_attempts: int = Field(8, ge=1, le=1000)
+    max_attempts: int = Field(default=8, ge=1, le=1000)
     # microseconds once validated; `2s`, `10m` in the file (a malformed one is `check`'s
     # problem, with its position, like in a rule file)
     backoff_base: Duration = 2 * US_PER_S
