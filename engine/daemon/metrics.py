@@ -51,3 +51,15 @@ class Metrics:
             registry=r,
         )
         self.reloads = Counter("leadrules_rule_reloads", "Rule reloads", ["result"], registry=r)
+        self.set_aside = Counter(
+            "leadrules_set_aside",
+            "Events and timers taken out of evaluation: held (evaluating them raised) or "
+            "obsolete (a timer whose sequence or trigger a reload removed)",
+            ["kind", "status"],
+            registry=r,
+        )
+        self.held = Gauge(
+            "leadrules_held_items",
+            "Events and timers held after an error, waiting for `leadrules quarantine`",
+            registry=r,
+        )

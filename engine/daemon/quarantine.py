@@ -21,6 +21,7 @@ from leadrules.engine.daemon.db_world import timer_payload
 from leadrules.engine.daemon.store import EventRow, SetAsideRow, Store, TimerRow
 
 HELD, RETRIED, DISCARDED, OBSOLETE = "held", "retried", "discarded", "obsolete"
+ALL = (HELD, RETRIED, DISCARDED, OBSOLETE)
 TRACE_FRAMES = 8
 
 

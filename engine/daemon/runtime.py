@@ -87,6 +87,7 @@ class Daemon:
         self.metrics = Metrics()
         self.service = Service(self.store, rules, self.clock)
         self.service.on_decisions = self._decided
+        self.service.on_set_aside = self._set_aside
         dispatch = self.settings.dispatch
         self.dispatcher = Dispatcher(
             self.store,
@@ -149,6 +150,9 @@ class Daemon:
             while self.dispatcher.drain() and not self._stopping.is_set():
                 pass
 
+    def _set_aside(self, kind: str, status: str) -> None:
+        self.metrics.set_aside.labels(kind, status).inc()
+
     def _decided(self, decisions: list[Decision], received_at: int | None) -> None:
         for decision in decisions:
             self.metrics.decisions.labels(decision.record["action"], decision.record["rule"]).inc()
@@ -204,6 +208,7 @@ class Daemon:
         counts = self.service.counts()
         self.metrics.outbox_depth.set(counts["outbox_depth"])
         self.metrics.pending_events.set(counts["pending_events"])
+        self.metrics.held.set(counts["set_aside"])
 
     # -- life cycle -------------------------------------------------------------------------
 
