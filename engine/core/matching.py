@@ -47,6 +47,9 @@ class _Group:
         )
         if self.reads_name:
             key += (event.name,)
+        # True == 1 == 1.0 and they hash alike, but a condition tells a boolean from a number
+        # (`where: {trial: true}` does not match 1): the types are part of the key.
+        key += tuple(map(type, key))
         try:
             hash(key)
         except TypeError:
