@@ -16,6 +16,7 @@ from bisect import bisect_left
 _PLAIN_LIMIT = 1_000_000  # up to this many ids, a plain set of strings (fastest)
 _RECENT = 1 << 18  # then: hashes held in a set before they are frozen
 _BLOOM_BITS_PER_ID = 12
+_BLOOM_BYTES = 1 << 20  # the Bloom filter's first size (a power of two); it doubles as needed
 
 
 # Python's string hash is randomised per process but stable within one, which is all a
@@ -24,13 +25,24 @@ _hash = hash
 
 
 class SeenIds:
-    def __init__(self, plain_limit: int = _PLAIN_LIMIT) -> None:
+    """`recent_limit` and `bloom_bytes` are the sizes above; tests make them small so that a
+    few thousand ids go through every stage."""
+
+    def __init__(
+        self,
+        plain_limit: int = _PLAIN_LIMIT,
+        *,
+        recent_limit: int = _RECENT,
+        bloom_bytes: int = _BLOOM_BYTES,
+    ) -> None:
         self._plain: set[str] | None = set()
         self._plain_limit = plain_limit
+        self._recent_limit = recent_limit
+        self._bloom_bytes = bloom_bytes
         self._recent: set[int] = set()
         self._levels: list[array[int]] = []  # sorted, largest first
-        self._bloom = bytearray(1 << 20)  # a power of two, in bytes
-        self._mask = (1 << 23) - 1
+        self._bloom = bytearray(bloom_bytes)
+        self._mask = bloom_bytes * 8 - 1
         self._bloom_ids = 0
 
     def __len__(self) -> int:
@@ -51,7 +63,7 @@ class SeenIds:
         if h in self._recent or (self._levels and self._frozen(h)):
             return False
         self._recent.add(h)
-        if len(self._recent) >= _RECENT:
+        if len(self._recent) >= self._recent_limit:
             self._freeze()
         return True
 
@@ -60,8 +72,9 @@ class SeenIds:
         assert self._plain is not None
         hashes = [_hash(m) for m in self._plain]
         self._plain = None
-        for start in range(0, len(hashes), _RECENT):
-            self._recent = set(hashes[start : start + _RECENT])
+        step = self._recent_limit
+        for start in range(0, len(hashes), step):
+            self._recent = set(hashes[start : start + step])
             self._freeze()
 
     def _frozen(self, h: int) -> bool:
@@ -91,7 +104,7 @@ class SeenIds:
             self._mark(chunk)
 
     def _rebuild_bloom(self) -> None:
-        size = 1 << 20
+        size = self._bloom_bytes
         while size * 8 < self._bloom_ids * _BLOOM_BITS_PER_ID * 2:
             size *= 2
         self._bloom = bytearray(size)
