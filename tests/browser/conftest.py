@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.daemon.harness import Daemon
-from tests.receivers import HttpReceiver
+from tests.receivers import HttpReceiver, http_receiver
 
 HERE = Path(__file__).resolve().parent
 CHROMIUM = Path("/usr/bin/chromium")
@@ -76,11 +76,26 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, http: HttpReceiver) -> Iterator[Daemon]:
-    """`leadrules run` with the example rules; every channel posts to `http`."""
-    running = Daemon(tmp_path, f"sqlite:///{tmp_path}/leadrules.db", http.url)
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Daemon, HttpReceiver]]:
+    """`leadrules run` with the example rules, shared by a module's tests (each uses its own
+    prospect); every channel posts to the receiver beside it."""
+    receivers = http_receiver()
+    hook = next(receivers)
+    root = tmp_path_factory.mktemp("daemon")
+    running = Daemon(root, f"sqlite:///{root}/leadrules.db", hook.url)
     running.prepare()
     running.start()
-    yield running
+    yield running, hook
     running.stop()
+    receivers.close()
+
+
+@pytest.fixture(scope="module")
+def daemon(tracking: tuple[Daemon, HttpReceiver]) -> Daemon:
+    return tracking[0]
+
+
+@pytest.fixture(scope="module")
+def hook(tracking: tuple[Daemon, HttpReceiver]) -> HttpReceiver:
+    return tracking[1]

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
 
 def test_analytics_node_events_are_stored_once_and_raise_the_alert(
-    daemon: Daemon, http: HttpReceiver
+    daemon: Daemon, hook: HttpReceiver
 ) -> None:
     require(browser=False)
     user = "analytics-node-1"
@@ -39,9 +39,10 @@ def test_analytics_node_events_are_stored_once_and_raise_the_alert(
     assert sorted(m["type"] for m in stored) == ["identify", "page", "page", "page", "track"]
     views = [m["timestamp"] for m in stored if m["type"] == "page"]
     assert views != sorted(views)
-    assert wait_for_alert(http, user)["record"]["rule"] == "pricing-page-3x"
+    assert wait_for_alert(hook, user)["record"]["rule"] == "pricing-page-3x"
     folder = os.environ.get("LEADRULES_TRAFFIC_DIR")
     if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
         lines = [
             f"{e['method']} /v1/batch {{'content-type': {e['headers'].get('content-type')!r}, "
             f"'authorization': 'Basic …', 'user-agent': {e['headers'].get('user-agent')!r}}} "

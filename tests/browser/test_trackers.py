@@ -149,7 +149,7 @@ BOTH = [
 
 
 @pytest.mark.parametrize("visit", BOTH, indirect=True)
-def test_three_pricing_views_in_a_browser_raise_the_alert(visit: Visit, http: HttpReceiver) -> None:
+def test_three_pricing_views_in_a_browser_raise_the_alert(visit: Visit, hook: HttpReceiver) -> None:
     user = f"{visit.tracker.name}-in-order"
     visit.open("/pricing")
     identify(visit, user)
@@ -160,12 +160,12 @@ def test_three_pricing_views_in_a_browser_raise_the_alert(visit: Visit, http: Ht
         visit.call(f"{visit.tracker.js}.page()")
         visit.wait_stored(user, 2 + view)
     visit.call(f"{visit.tracker.js}.track('Pricing Calculator Used', {{plan: 'team'}})")
-    check(visit, user, http, f"{visit.tracker.name}-in-order")
+    check(visit, user, hook, f"{visit.tracker.name}-in-order")
 
 
 @pytest.mark.parametrize("visit", BOTH, indirect=True)
 def test_pricing_views_out_of_timestamp_order_still_raise_the_alert(
-    visit: Visit, http: HttpReceiver
+    visit: Visit, hook: HttpReceiver
 ) -> None:
     user = f"{visit.tracker.name}-out-of-order"
     visit.open("/pricing")
@@ -175,7 +175,7 @@ def test_pricing_views_out_of_timestamp_order_still_raise_the_alert(
     for offset in (0, 2 * DAY_MS, 1 * DAY_MS):  # now, two days ago, yesterday
         visit.call(f"const ms = {now - offset}; {visit.tracker.page_with_time}")
     visit.call(f"{visit.tracker.js}.track('Pricing Calculator Used', {{plan: 'team'}})")
-    stored = check(visit, user, http, f"{visit.tracker.name}-out-of-order")
+    stored = check(visit, user, hook, f"{visit.tracker.name}-out-of-order")
     views = [m for m in stored if m["type"] == "page"]
     stamps = [m.get("timestamp") or m.get("originalTimestamp") for m in views]
     assert stamps != sorted(stamps), f"the views arrived in order: {stamps}"
@@ -186,7 +186,7 @@ def test_pricing_views_out_of_timestamp_order_still_raise_the_alert(
     [pytest.param((SEGMENT, {"batching": True}), id="analytics-next-batching")],
     indirect=True,
 )
-def test_analytics_next_batching_posts_to_v1_b(visit: Visit, http: HttpReceiver) -> None:
+def test_analytics_next_batching_posts_to_v1_b(visit: Visit, hook: HttpReceiver) -> None:
     user = "analytics-next-batching"
     visit.open("/pricing")
     identify(visit, user)
@@ -194,6 +194,6 @@ def test_analytics_next_batching_posts_to_v1_b(visit: Visit, http: HttpReceiver)
     for offset in (0, 2 * DAY_MS, 1 * DAY_MS):
         visit.call(f"const ms = {now - offset}; {visit.tracker.page_with_time}")
     visit.call("analytics.track('Pricing Calculator Used', {plan: 'team'})")
-    check(visit, user, http, "analytics-next-batching")
+    check(visit, user, hook, "analytics-next-batching")
     paths = {e.path for e in visit.traffic.to(visit.daemon.url) if e.method == "POST"}
     assert paths == {"/v1/b"}
