@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import gzip
 import hmac
 import zlib
 from collections.abc import Callable
@@ -100,14 +99,22 @@ class Ingest:
 
     async def read(self, request: Request) -> tuple[bytes, Any]:
         """The raw body as received and its JSON. Raises Refused (400, 413)."""
+        most = self.limits.max_batch_bytes
+        too_large = Refused(413, f"request is larger than {most} bytes")
         raw = body = await request.body()
         if request.headers.get("content-encoding", "").lower() == "gzip":
+            # Inflate no further than the limit: a small body must not expand without bound.
+            inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
             try:
-                body = gzip.decompress(body)
-            except (OSError, EOFError, zlib.error):
+                body = inflate.decompress(raw, most + 1)
+            except zlib.error:
                 raise Refused(400, "body is not valid gzip") from None
-        if len(body) > self.limits.max_batch_bytes:
-            raise Refused(413, f"request is larger than {self.limits.max_batch_bytes} bytes")
+            if len(body) > most or inflate.unconsumed_tail:
+                raise too_large
+            if not inflate.eof:
+                raise Refused(400, "body is not valid gzip")
+        if len(body) > most:
+            raise too_large
         try:
             return raw, orjson.loads(body)
         except orjson.JSONDecodeError as exc:

@@ -159,6 +159,13 @@ def test_gzip_text_plain_and_a_body_that_is_not_json(daemon: Daemon) -> None:
         f"{daemon.url}/v1/t", content=body, headers={**TEXT, "Content-Encoding": "gzip"}
     )
     assert answer.status_code == 200
+    gzipped = {**TEXT, "Content-Encoding": "gzip"}
+    bomb = gzip.compress(b'{"batch": [], "pad": "' + b"x" * 50_000_000 + b'"}')
+    too_large = httpx.post(f"{daemon.url}/v1/b", content=bomb, headers=gzipped, auth=(KEY, ""))
+    assert too_large.status_code == 413
+    cut = httpx.post(f"{daemon.url}/v1/t", content=body[:-6], headers=gzipped, auth=(KEY, ""))
+    assert cut.status_code == 400
+    assert "gzip" in cut.json()["message"]
     bad = httpx.post(f"{daemon.url}/v1/t", content=b"{not json", headers=TEXT, auth=(KEY, ""))
     assert bad.status_code == 400
     assert "not valid JSON" in bad.json()["message"]
