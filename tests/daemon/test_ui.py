@@ -4,6 +4,7 @@ prospect's explanation found by any of its ids."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -93,3 +94,15 @@ def test_prospect_explanation_by_any_id(daemon: Daemon) -> None:
     assert missing.status_code == 404 and "No prospect nobody" in missing.text
     escaped = httpx.get(f"{daemon.url}/ui/prospect", params={"id": "<b>x</b>"}, auth=auth)
     assert "<b>x</b>" not in escaped.text
+
+
+def test_report_over_the_daemons_database(daemon: Daemon) -> None:
+    assert daemon.post("/v1/batch", {"batch": history(datetime.now(UTC))}).status_code == 200
+    daemon.settle()
+    done = daemon.cli("report", "--json", "-", "--quiet")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["events"] == 4 and report["prospects"] == 1  # anon-ann merged into u-ann
+    assert report["funnel"]["mql"] == 1
+    assert {c["rule"] for c in report["rule_contribution"]} >= {"demo-requested", "senior-title"}
+    assert report["forecast"]["open"]["mql"] == 1
