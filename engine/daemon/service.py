@@ -18,6 +18,7 @@ import orjson
 from sqlalchemy import delete, func, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from leadrules.engine.clock import Clock
@@ -110,6 +111,8 @@ class _Batch:
         self.made.append((decisions, None))
 
     def _on_error(self, item: Event | Timer, exc: BaseException) -> None:
+        if isinstance(exc, SQLAlchemyError):
+            raise exc  # the database failed, not the item: the whole batch is tried again
         raise _Poisoned(quarantine.item_key(item), quarantine.Failure.of(exc)) from exc
 
     def _on_dropped(self, timer: Timer, reason: str) -> None:
@@ -191,7 +194,12 @@ class Service:
         rows = []
         for index, raw in enumerate(messages):
             try:
-                event = normalize(raw, default_message_id=uuid.uuid4().hex, default_ts=received)
+                event = normalize(
+                    raw,
+                    default_message_id=uuid.uuid4().hex,
+                    default_ts=received,
+                    received_at=received,
+                )
             except EventError as exc:
                 result.errors.append({"index": index, "field": exc.field, "message": exc.message})
                 continue

@@ -208,3 +208,24 @@ def test_metrics_count_what_was_set_aside(tmp_path: Path, monkeypatch: pytest.Mo
         assert "leadrules_held_items 1.0" in text
     finally:
         daemon.store.dispose()
+
+
+def test_a_database_error_is_not_poison_the_batch_is_tried_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    service = Service(store, rules(), SimulatedClock(NOW))
+    on_event = Evaluator.on_event
+
+    def flaky(self: Evaluator, event: Any) -> Any:
+        raise OperationalError("SELECT 1", {}, Exception("connection lost"))
+
+    monkeypatch.setattr(Evaluator, "on_event", flaky)
+    service.ingest([demo("u-1", NOW)])
+    with pytest.raises(OperationalError):
+        service.process_pending()
+    assert (service.counts()["pending_events"], service.counts()["set_aside"]) == (1, 0)
+    monkeypatch.setattr(Evaluator, "on_event", on_event)
+    assert service.process_pending() == 1
+    assert [r["prospect"] for r in service.decisions()] == ["u-1"]
