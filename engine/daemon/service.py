@@ -194,12 +194,7 @@ class Service:
         rows = []
         for index, raw in enumerate(messages):
             try:
-                event = normalize(
-                    raw,
-                    default_message_id=uuid.uuid4().hex,
-                    default_ts=received,
-                    received_at=received,
-                )
+                event = normalize(raw, default_message_id=uuid.uuid4().hex, default_ts=received)
             except EventError as exc:
                 result.errors.append({"index": index, "field": exc.field, "message": exc.message})
                 continue
