@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
     if args.json:
         _write_json(result, args.json)
     if args.html:
-        from leadrules.engine.replay.report_html import backtest_html
+        from leadrules.engine.replay.backtest_html import backtest_html
 
         Path(args.html).write_text(backtest_html(result), encoding="utf-8")
     if not args.quiet:
