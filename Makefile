@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup layout run replay-example test lint typecheck bench bench-quick soak clean
+.PHONY: setup layout run replay-example test lint typecheck bench bench-quick soak mutation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +65,17 @@ bench-quick: $(STAMP)
 # receiver failing 10%; about 5 minutes. SOAK_ARGS="--duration 60 --postgres" to change.
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# Mutation testing of the core (mutation/README.md): cosmic-ray's mutants, each tested in
+# copies of the repository under build/mutation (never in the work tree) against the fast
+# tests that execute its line; prints the score per module. Not part of `make test`.
+MUTATION_STAMP := $(VENV)/.installed-mutation
+$(MUTATION_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,mutation]'
+	touch $(MUTATION_STAMP)
+
+mutation: $(MUTATION_STAMP)
+	$(BIN)/python mutation/run.py
 
 clean:
 	rm -rf $(VENV) build var/*.db var/*.jsonl .pytest_cache .mypy_cache .ruff_cache

@@ -381,3 +381,16 @@ def test_identity_a_rejection_reason_given_anonymously_is_kept(tmp_path: Path) -
         ("recycled", "competitor"),
         ("recycled", "spam"),
     ]
+
+
+def test_identity_merging_two_mqls_keeps_the_known_prospects_sla(tmp_path: Path) -> None:
+    events = [
+        page("u1", at(0)),
+        page("u1", at(0, 1)),  # mql: SLA ends at 1d1h
+        page("anon-1", at(0, 5), anonymous=True),
+        page("anon-1", at(0, 6), anonymous=True),  # mql: SLA would end at 1d6h
+        identify("u1", at(0, 7), "anon-1"),
+    ]
+    records = run(tmp_path, STAGES, events, until=at(3))
+    breaches = [(r["at"], r["prospect"]) for r in records if r["rule"] == "lifecycle.sla"]
+    assert breaches == [(at(1, 1), "u1")]

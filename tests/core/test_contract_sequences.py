@@ -182,3 +182,38 @@ def test_sequences_explain_shows_the_next_step_of_an_enrolment(tmp_path: Path) -
     assert replayed.explain("u1", at(0))["enrolments"] == [
         {"sequence": "follow-up", "since": at(0), "next_step": 4}
     ]
+
+
+def test_sequences_an_enrolment_made_by_on_reject_survives_the_rejection_event(
+    tmp_path: Path,
+) -> None:
+    rules = """
+    lifecycle:
+      mql_threshold: 100
+      on_reject:
+        then:
+          - start_sequence: win-back
+    sequences:
+      win-back:
+        exit_when:
+          - {event: Lead Rejected}
+        steps:
+          - wait: 1d
+          - send: {channel: email, template: back}
+    """
+    events = [
+        track("u1", at(0), "Lead Rejected", reason="timing"),
+        track("u2", at(0), "Lead Rejected"),
+        track("u2", at(0, 1), "Lead Rejected"),  # a later rejection ends it
+    ]
+    records = run(tmp_path, rules, events, until=at(3))
+    assert pick([r for r in records if r["prospect"] == "u1"], "at", "action") == [
+        (at(0), "set_stage"),
+        (at(0), "start_sequence"),
+        (at(1), "send"),
+    ]
+    assert pick([r for r in records if r["prospect"] == "u2"], "at", "action") == [
+        (at(0), "set_stage"),
+        (at(0), "start_sequence"),
+        (at(0, 1), "stop_sequence"),
+    ]

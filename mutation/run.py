@@ -1,0 +1,465 @@
+"""`make mutation`: mutation testing of the core with cosmic-ray, per module.
+
+Why a runner around cosmic-ray: its own executor runs the whole test command for every mutant
+(about 12 s here, so hours for ~1,100 mutants). This one keeps cosmic-ray's mutants, operators
+and session database (`cr-report build/mutation/session.sqlite` reads it) and only changes how
+each mutant is tested:
+
+1. the repository is copied into `build/mutation/tree-N` (one per job), with
+   `build/mutation/layout-N/leadrules/{engine,adapters}` linking into it; tests run there with
+   that layout first on PYTHONPATH, so no mutant ever touches the working tree;
+2. one run of the fast tests under coverage records which tests execute each line;
+3. each mutant is applied in a tree and runs only the tests that execute the statement it
+   changed (fastest first, stopping at the first failure); a mutant on a line no test
+   executes survives without a run, and one on a line run at import (a constant, a default)
+   runs every test that executes some code of its module.
+
+A surviving mutant listed in mutation/EQUIVALENT.md (module, line, operator) counts as
+equivalent: it cannot change behaviour, so it is left out of the score.
+
+Usage: python mutation/run.py [--jobs 2] [--rev COMMIT] [--fail-under 90] [--modules a b]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import difflib
+import json
+import os
+import queue
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tarfile
+import time
+import tomllib
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+from pathlib import Path
+
+import cosmic_ray.plugins
+from cosmic_ray.mutating import use_mutation
+from cosmic_ray.work_db import WorkDB, use_db
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkItem, WorkResult
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUILD = ROOT / "build" / "mutation"
+CONFIG = HERE / "cosmic-ray.toml"
+EQUIVALENT = HERE / "EQUIVALENT.md"
+FAST_TESTS = ["tests/core", "tests/replay", "tests/test_examples.py"]
+PYTEST = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+MODULES = [
+    "identity",
+    "turn",
+    "lifecycle",
+    "scoring",
+    "triggers",
+    "sequences",
+    "conditions",
+    "matching",
+    "predicates",
+    "dedupe",
+]
+
+
+def make_tree(n: int, rev: str | None) -> tuple[Path, dict[str, str]]:
+    """A copy of the repository (at `rev`, or the work tree's tracked and new files) and the
+    environment that imports `leadrules` from it."""
+    tree, layout = BUILD / f"tree-{n}", BUILD / f"layout-{n}"
+    shutil.rmtree(tree, ignore_errors=True)
+    shutil.rmtree(layout, ignore_errors=True)
+    tree.mkdir(parents=True)
+    if rev:
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", rev], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        with tarfile.open(fileobj=BytesIO(archive)) as tar:
+            tar.extractall(tree, filter="data")
+        # The runner and its config are today's, whatever the tests and engine are.
+        shutil.copytree(HERE, tree / "mutation", dirs_exist_ok=True)
+    else:
+        listed = subprocess.run(
+            ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        ).stdout.split(b"\0")
+        for raw in listed:
+            name = raw.decode()
+            src = ROOT / name
+            if name and src.is_file():
+                (tree / name).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, tree / name)
+    (layout / "leadrules").mkdir(parents=True)
+    for package in ("engine", "adapters"):
+        (layout / "leadrules" / package).symlink_to(tree / package)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(layout), str(HERE)]))
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant written within the same second as the last
+    env.pop("PYTEST_ADDOPTS", None)
+    where = subprocess.run(
+        [sys.executable, "-c", "import leadrules.engine as e; print(e.__file__)"],
+        cwd=tree,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if not Path(where).resolve().is_relative_to(tree.resolve()):
+        sys.exit(f"leadrules.engine imports from {where}, not from the copy {tree}")
+    return tree, env
+
+
+def measure_coverage(tree: Path, env: dict[str, str]) -> tuple[dict, dict[str, float]]:
+    """Run the fast tests once under coverage: {file: {line: [test ids]}} and durations."""
+    out = BUILD / "coverage.json"
+    cmd = [*PYTEST, "-p", "coverage_plugin", *FAST_TESTS]
+    run_env = dict(env, LEADRULES_MUTATION_COVERAGE=str(out))
+    proc = subprocess.run(cmd, cwd=tree, env=run_env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        sys.exit(f"the fast tests fail before any mutation:\n{proc.stdout[-4000:]}")
+    data = json.loads(out.read_text())
+    return data["lines"], data["durations"]
+
+
+def annotation_spans(path: Path) -> list[tuple[int, int, int, int]]:
+    """Source spans of annotations: never evaluated (`from __future__ import annotations`)."""
+    spans = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        found = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found.append(node.returns)
+            args = node.args
+            for a in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+                if a is not None:
+                    found.append(a.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            found.append(node.annotation)
+        for a in found:
+            if a is not None:
+                spans.append((a.lineno, a.col_offset, a.end_lineno or 0, a.end_col_offset or 0))
+    return spans
+
+
+def statement_lines(path: Path) -> dict[int, range]:
+    """For each line, the lines of the smallest simple statement (or compound header)
+    holding it: what coverage may have recorded for a change on that line."""
+    best: dict[int, range] = {}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.stmt):
+            continue
+        end = node.end_lineno or node.lineno
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+            end = body[0].lineno - 1  # a compound statement: its header only
+        span = range(node.lineno, max(end, node.lineno) + 1)
+        for line in span:
+            if line not in best or len(span) < len(best[line]):
+                best[line] = span
+    return best
+
+
+def load_equivalents() -> set[tuple[str, int, str]]:
+    """(module, line, operator) rows of the table in EQUIVALENT.md."""
+    rows = set()
+    if not EQUIVALENT.exists():
+        return rows
+    for line in EQUIVALENT.read_text().splitlines():
+        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 4 and cells[1].isdigit():
+            rows.add((cells[0], int(cells[1]), cells[2]))
+    return rows
+
+
+def excluded_operators() -> re.Pattern[str]:
+    """The operators cosmic-ray.toml leaves out, as `cr-filter-operators` matches them."""
+    with CONFIG.open("rb") as f:
+        config = tomllib.load(f)["cosmic-ray"]
+    patterns = config["filters"]["operators-filter"]["exclude-operators"]
+    return re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)")
+
+
+def module_of(spec_path: Path) -> str:
+    return spec_path.stem
+
+
+def short_operator(name: str) -> str:
+    return name.split("/", 1)[-1]
+
+
+class Runner:
+    def __init__(self, trees: list[tuple[Path, dict[str, str]]], lines: dict, durations: dict):
+        self.free: queue.Queue[tuple[Path, dict[str, str]]] = queue.Queue()
+        for tree in trees:
+            self.free.put(tree)
+        self.lines = lines
+        self.durations = durations
+        self.all_tests = sorted(durations, key=durations.__getitem__)
+        base = trees[0][0]
+        self.base = base
+        self.stmt_lines: dict[str, dict[int, range]] = {}
+        self.annotations: dict[str, list[tuple[int, int, int, int]]] = {}
+        self.module_tests: dict[str, set[str]] = {}
+        self.servers: dict[Path, subprocess.Popen[str]] = {}
+
+    def _key(self, spec_path: Path) -> str:
+        return str((self.base / spec_path).resolve())
+
+    def in_annotation(self, item: WorkItem) -> bool:
+        spec = item.mutations[0]
+        key = self._key(spec.module_path)
+        if key not in self.annotations:
+            self.annotations[key] = annotation_spans(Path(key))
+        start, end = tuple(spec.start_pos), tuple(spec.end_pos)
+        return any((a, b) <= start and end <= (c, d) for a, b, c, d in self.annotations[key])
+
+    def tests_for(self, item: WorkItem) -> list[str] | None:
+        """Tests executing the mutated statement; None when none does."""
+        spec = item.mutations[0]
+        key = self._key(spec.module_path)
+        if key not in self.stmt_lines:
+            self.stmt_lines[key] = statement_lines(Path(key))
+        by_line = self.lines.get(key, {})
+        wanted: set[str] = set()
+        executed = False
+        for line in range(spec.start_pos[0], spec.end_pos[0] + 1):
+            for covered in self.stmt_lines[key].get(line, range(line, line + 1)):
+                tests = by_line.get(str(covered))
+                if tests is not None:
+                    executed = True
+                    wanted.update(tests)
+        if not executed:
+            return None
+        if "" in wanted:
+            # Run at import (a constant, a default, a class attribute): what reads it is the
+            # module's code, so the tests that execute any of that code.
+            if key not in self.module_tests:
+                self.module_tests[key] = {t for ts in by_line.values() for t in ts} - {""}
+            wanted = set(self.module_tests[key]) or set(self.all_tests)
+        return sorted(wanted, key=lambda t: self.durations.get(t, 0.0))
+
+    def pytest(
+        self, tree: Path, env: dict[str, str], args: list[str], timeout: float
+    ) -> tuple[int | None, str]:
+        """Run pytest in `tree` through its fork server: (exit code or None, output tail)."""
+        server = self.servers.get(tree)
+        if server is None or server.poll() is not None:
+            server = self.servers[tree] = subprocess.Popen(
+                [sys.executable, str(HERE / "forkserver.py")],
+                cwd=tree,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+            )
+            assert server.stdout is not None
+            server.stdout.readline()  # ready
+        assert server.stdin is not None and server.stdout is not None
+        output = tree.parent / f"{tree.name}.out"
+        request = {
+            "cwd": str(tree),
+            "path": env["PYTHONPATH"].split(os.pathsep),
+            "args": [*PYTEST[3:], *args],
+            "timeout": timeout,
+            "output": str(output),
+        }
+        server.stdin.write(json.dumps(request) + "\n")
+        server.stdin.flush()
+        answer = json.loads(server.stdout.readline())
+        return answer["code"], output.read_text(errors="replace")[-2000:]
+
+    def close(self) -> None:
+        for server in self.servers.values():
+            if server.stdin is not None:
+                server.stdin.close()
+            server.wait()
+
+    def run(self, item: WorkItem) -> WorkResult:
+        spec = item.mutations[0]
+        tests = self.tests_for(item)
+        if tests is None:
+            return WorkResult(
+                worker_outcome=WorkerOutcome.NORMAL,
+                test_outcome=TestOutcome.SURVIVED,
+                output="no test executes this line",
+            )
+        tree, env = self.free.get()
+        try:
+            operator = cosmic_ray.plugins.get_operator(spec.operator_name)(**spec.operator_args)
+            with use_mutation(tree / spec.module_path, operator, spec.occurrence) as (old, new):
+                if new is None:
+                    return WorkResult(worker_outcome=WorkerOutcome.NO_TEST)
+                budget = sum(self.durations.get(t, 1.0) for t in tests)
+                timeout = 30 + 4 * budget
+                code, output = self.pytest(tree, env, ["-x", *tests], timeout)
+                if code is None:
+                    outcome, output = TestOutcome.KILLED, f"timeout after {timeout:.0f}s"
+                elif code == 0:
+                    outcome = TestOutcome.SURVIVED
+                elif code in (3, 4, 5):
+                    outcome = TestOutcome.INCOMPETENT  # the runner, not a test, failed
+                else:
+                    outcome = TestOutcome.KILLED
+                diff = "".join(
+                    difflib.unified_diff(
+                        old.splitlines(True), new.splitlines(True), str(spec.module_path), "mutant"
+                    )
+                )
+            return WorkResult(
+                worker_outcome=WorkerOutcome.NORMAL, test_outcome=outcome, output=output, diff=diff
+            )
+        finally:
+            self.free.put((tree, env))
+
+
+def report(db: WorkDB, started: float, fail_under: float) -> int:
+    equivalents = load_equivalents()
+    seen_equivalents: set[tuple[str, int, str]] = set()
+    stats: dict[str, Counter[str]] = defaultdict(Counter)
+    survivors = []
+    excluded = excluded_operators()
+    for item, result in db.completed_work_items:
+        spec = item.mutations[0]
+        module = module_of(spec.module_path)
+        if result.worker_outcome in (WorkerOutcome.SKIPPED, WorkerOutcome.NO_TEST):
+            continue
+        if excluded.match(spec.operator_name):
+            continue  # a session made before an operator was left out
+        row = stats[module]
+        row["mutants"] += 1
+        key = (module, spec.start_pos[0], short_operator(spec.operator_name))
+        if result.test_outcome == TestOutcome.INCOMPETENT:
+            row["incompetent"] += 1
+        elif result.is_killed:
+            row["killed"] += 1
+        elif key in equivalents:
+            row["equivalent"] += 1
+            seen_equivalents.add(key)
+        else:
+            row["survived"] += 1
+            survivors.append((key, spec.start_pos, result))
+    lines = [
+        "| module | mutants | killed | equivalent | survived | score % |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    failing = []
+    total: Counter[str] = Counter()
+    for module in [m for m in MODULES if m in stats] + sorted(set(stats) - set(MODULES)):
+        row = stats[module]
+        total.update(row)
+        counted = row["mutants"] - row["equivalent"] - row["incompetent"]
+        score = 100.0 * row["killed"] / counted if counted else 100.0
+        if score < fail_under:
+            failing.append(module)
+        lines.append(
+            f"| {module} | {row['mutants']} | {row['killed']} | {row['equivalent']} "
+            f"| {row['survived']} | {score:.1f} |"
+        )
+    counted = total["mutants"] - total["equivalent"] - total["incompetent"]
+    score = 100.0 * total["killed"] / counted if counted else 100.0
+    lines.append(
+        f"| **all** | {total['mutants']} | {total['killed']} | {total['equivalent']} "
+        f"| {total['survived']} | {score:.1f} |"
+    )
+    table = "\n".join(lines)
+    survivor_text = []
+    for (module, line, operator), pos, result in sorted(survivors, key=lambda s: s[0]):
+        survivor_text.append(
+            f"## {module}:{line}:{pos[1]} {operator}\n{result.output or ''}\n{result.diff or ''}"
+        )
+    (BUILD / "survivors.md").write_text("\n".join(survivor_text))
+    (BUILD / "report.md").write_text(table + "\n")
+    print(table)
+    print(f"\nwall time: {time.monotonic() - started:.0f} s")
+    stale = sorted(equivalents - seen_equivalents)
+    if stale:
+        print(f"EQUIVALENT.md rows matching no surviving mutant: {stale}")
+    if survivors:
+        print(f"{len(survivors)} surviving mutants: {BUILD / 'survivors.md'}")
+    if incompetent := total["incompetent"]:
+        print(f"{incompetent} mutants could not be tested (test runner errors)")
+    if failing:
+        print(f"below {fail_under:.0f}%: {', '.join(failing)}")
+        return 1
+    return 0
+
+
+def main() -> int:
+    global BUILD
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--rev", help="test this commit instead of the work tree")
+    parser.add_argument("--fail-under", type=float, default=90.0)
+    parser.add_argument("--modules", nargs="*", help="only these modules (e.g. identity turn)")
+    parser.add_argument("--report", action="store_true", help="print the last session's table")
+    parser.add_argument("--build", type=Path, default=BUILD, help="work folder (build/mutation)")
+    parser.add_argument(
+        "--resume", action="store_true", help="go on with the last session's untested mutants"
+    )
+    parser.add_argument(
+        "--retest-survivors",
+        action="store_true",
+        help="with --resume: test the last session's surviving mutants again (after new tests)",
+    )
+    args = parser.parse_args()
+    BUILD = args.build.resolve()
+    started = time.monotonic()
+    session = BUILD / "session.sqlite"
+    if args.report:
+        with use_db(str(session), WorkDB.Mode.open) as db:
+            return report(db, started, args.fail_under)
+
+    BUILD.mkdir(parents=True, exist_ok=True)
+    trees = [make_tree(n, args.rev) for n in range(args.jobs)]
+    print(f"copies ready in {time.monotonic() - started:.0f} s; measuring coverage", flush=True)
+    lines, durations = measure_coverage(*trees[0])
+    print(f"{len(durations)} tests; coverage in {time.monotonic() - started:.0f} s", flush=True)
+
+    base = trees[0][0]
+    tools = Path(sys.executable).parent
+    if not args.resume:
+        session.unlink(missing_ok=True)
+        init = [tools / "cosmic-ray", "init", str(CONFIG), str(session)]
+        subprocess.run(init, cwd=base, check=True)
+        only = [tools / "cr-filter-operators", str(session), str(CONFIG)]
+        subprocess.run(only, cwd=base, check=True)
+    elif args.retest_survivors:
+        with sqlite3.connect(session) as con:
+            con.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+
+    runner = Runner(trees, lines, durations)
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        pending = []
+        for item in db.pending_work_items:
+            module = module_of(item.mutations[0].module_path)
+            if args.modules and module not in args.modules:
+                db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
+            elif runner.in_annotation(item):
+                db.set_result(
+                    item.job_id,
+                    WorkResult(worker_outcome=WorkerOutcome.SKIPPED, output="annotation"),
+                )
+            else:
+                pending.append(item)
+        print(f"{len(pending)} mutants to test with {args.jobs} jobs", flush=True)
+        try:
+            with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+                for done, (item, result) in enumerate(
+                    zip(pending, pool.map(runner.run, pending), strict=True), start=1
+                ):
+                    db.set_result(item.job_id, result)
+                    if done % 100 == 0:
+                        elapsed = time.monotonic() - started
+                        print(f"  {done}/{len(pending)} in {elapsed:.0f} s", flush=True)
+        finally:
+            runner.close()
+        return report(db, started, args.fail_under)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
