@@ -25,7 +25,7 @@ from leadrules.adapters.base import Adapter, Message
 from leadrules.adapters.registry import adapter_class
 from leadrules.engine.clock import Clock
 from leadrules.engine.core.ruleset import RuleSet
-from leadrules.engine.daemon.store import DecisionRow, Store
+from leadrules.engine.daemon.store import DecisionRow, DecisionStatus, Store
 from leadrules.engine.envrefs import MissingEnv, resolve
 from leadrules.engine.errors import DeliveryError
 from leadrules.engine.language.templates import TemplateSet
@@ -215,7 +215,9 @@ class Dispatcher:
         self._adapters = {}
 
 
-def outbox(store: Store, status: str | None = None, limit: int = 100) -> list[DecisionRow]:
+def outbox(
+    store: Store, status: DecisionStatus | None = None, limit: int = 100
+) -> list[DecisionRow]:
     """Decisions in the outbox, newest first (for `leadrules outbox`)."""
     with store.session() as session:
         query = select(DecisionRow).order_by(col(DecisionRow.seq).desc()).limit(limit)

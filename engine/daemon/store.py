@@ -10,11 +10,11 @@ retried, and timers a rule reload made obsolete, with the reason).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from sqlalchemy import BigInteger, Column, Index, Text, event
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, create_engine
+from sqlmodel import AutoString, Field, Session, SQLModel, create_engine
 
 
 class EventRow(SQLModel, table=True):
@@ -52,6 +52,12 @@ class TimerRow(SQLModel, table=True):
     payload: str = Field(sa_column=Column(Text, nullable=False))
 
 
+# A decision's delivery: `pending` (to be sent, maybe after a backoff), `sent`, `dead` (a
+# permanent error, or max_attempts used up) and `dropped` (a dead letter given up on).
+DecisionStatus = Literal["pending", "sent", "dead", "dropped"]
+DECISION_STATUSES: tuple[DecisionStatus, ...] = get_args(DecisionStatus)
+
+
 class DecisionRow(SQLModel, table=True):
     __tablename__ = "decision"
     __table_args__ = (Index("ix_decision_due", "status", "next_attempt_at"),)
@@ -64,7 +70,7 @@ class DecisionRow(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=300)
     record: str = Field(sa_column=Column(Text, nullable=False))
     context: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-    status: str = Field(default="pending", max_length=16)
+    status: DecisionStatus = Field(default="pending", sa_type=AutoString(length=16), nullable=False)
     attempts: int = 0
     next_attempt_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -1,4 +1,4 @@
-"""Stage, timer kind, ledger state and decision status are `Literal` types, so a misspelt one
+"""Stage, timer kind, ledger state and decision (outbox) status are `Literal` types, so a misspelt one
 is a type error (mypy, `make typecheck`) rather than a prospect stuck in a stage nobody
 handles. The first test runs the real type checker over a small probe module."""
 
@@ -21,6 +21,8 @@ RULES_DOC = ROOT / "docs" / "rules.md"  # the contract as users read it
 PROBE = """
 from leadrules.engine.core.ruleset import Stage
 from leadrules.engine.core.state import LedgerEntry, ProspectState, StageChange, Timer
+from leadrules.engine.daemon.dispatch import outbox
+from leadrules.engine.daemon.store import DecisionRow, Store
 
 state = ProspectState("p")
 state.stage = "sql"
@@ -32,6 +34,12 @@ Timer(0, "p", "reminder", "t")  # BAD
 entry = LedgerEntry("r", 5, 0, None, {})
 entry.state = "cleared"
 entry.state = "deleted"  # BAD
+row = DecisionRow(key="k", at=0, prospect="p", action="notify", rule="r", record="{}",
+                 next_attempt_at=0, created_at=0)
+row.status = "dead"
+row.status = "failed"  # BAD
+outbox(Store("sqlite://"), "sent")
+outbox(Store("sqlite://"), "delivered")  # BAD
 
 
 def stage_of(text: str) -> Stage:
@@ -50,7 +58,7 @@ def test_the_type_checker_refuses_each_misspelt_value(tmp_path: Path) -> None:
     probe.write_text(textwrap.dedent(PROBE))
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--follow-imports=silent",
-         "--cache-dir", str(tmp_path / "cache"), str(probe)],
+         "--cache-dir", str(ROOT / ".mypy_cache" / "probe"), str(probe)],
         capture_output=True, text=True, timeout=300,
         env={**os.environ, "MYPYPATH": str(tmp_path / "layout")}, cwd=tmp_path,
     )  # fmt: skip
