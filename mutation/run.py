@@ -428,8 +428,11 @@ def main() -> int:
         subprocess.run(init, cwd=base, check=True)
         only = [tools / "cr-filter-operators", str(session), str(CONFIG)]
         subprocess.run(only, cwd=base, check=True)
-    elif args.retest_survivors:
+    retest: set[str] | None = None
+    if args.resume and args.retest_survivors:  # only those, not the untested ones
         with sqlite3.connect(session) as con:
+            query = "SELECT job_id FROM work_results WHERE test_outcome = 'SURVIVED'"
+            retest = {row[0] for row in con.execute(query)}
             con.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
 
     runner = Runner(trees, lines, durations)
@@ -437,6 +440,8 @@ def main() -> int:
         pending = []
         for item in db.pending_work_items:
             module = module_of(item.mutations[0].module_path)
+            if retest is not None and item.job_id not in retest:
+                continue
             if args.modules and module not in args.modules:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
             elif runner.in_annotation(item):

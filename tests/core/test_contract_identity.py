@@ -394,3 +394,36 @@ def test_identity_merging_two_mqls_keeps_the_known_prospects_sla(tmp_path: Path)
     records = run(tmp_path, STAGES, events, until=at(3))
     breaches = [(r["at"], r["prospect"]) for r in records if r["rule"] == "lifecycle.sla"]
     assert breaches == [(at(1, 1), "u1")]
+
+
+def test_identity_a_pending_expiry_check_of_the_anonymous_id_comes_along(tmp_path: Path) -> None:
+    rules = """
+    scoring:
+      rules:
+        - {id: bounce, when: {event: Bounce}, points: -30, expires_after: 1d}
+        - {id: churn, when: {event: Churn Risk}, points: -10, expires_after: 5d}
+        - {id: demo, when: {event: Demo}, points: 100}
+    lifecycle:
+      mql_threshold: 80
+      on_mql:
+        - notify: {channel: sales, template: new-mql}
+    """
+    events = [
+        track("u1", at(0), "Churn Risk"),  # u1 checks at 5d
+        track("anon-1", at(0), "Bounce", anonymous=True),  # anon-1 checks at 1d
+        identify("u1", at(0, 1), "anon-1"),
+        track("u1", at(0, 2), "Demo"),  # 60; 90 once the bounce expires at 1d
+        track("u2", at(0), "Bounce"),  # u2 checks at 1d
+        track("anon-2", at(0), "Churn Risk", anonymous=True),  # anon-2 checks at 5d
+        identify("u2", at(0, 1), "anon-2"),
+        track("u2", at(0, 2), "Demo"),  # 60; 90 at 1d
+        track("anon-3", at(0), "Bounce", anonymous=True),  # only anon-3 has a check
+        track("anon-3", at(0), "Demo", anonymous=True),
+        identify("u3", at(0, 1), "anon-3"),  # u3 is new: 70; 100 at 1d
+    ]
+    records = run(tmp_path, rules, events, until=at(10))
+    assert pick([r for r in records if r["action"] == "set_stage"], "at", "prospect") == [
+        (at(1), "u1"),
+        (at(1), "u2"),
+        (at(1), "u3"),
+    ]

@@ -401,3 +401,29 @@ def test_scoring_without_reset_the_points_stay_after_a_reject(tmp_path: Path) ->
         track("u1", at(0, 3), "Ping"),
     ]
     assert pick(run(tmp_path, rules, events), "score", "stage")[-1] == (60, "recycled")
+
+
+def test_scoring_an_mql_reached_when_the_middle_negative_expiry_passes(tmp_path: Path) -> None:
+    rules = """
+    scoring:
+      rules:
+        - {id: small, when: {event: Small}, points: -5, expires_after: 1d}
+        - {id: bounce, when: {event: Bounce}, points: -10, expires_after: 2d}
+        - {id: churn, when: {event: Churn Risk}, points: -40, expires_after: 3d}
+        - {id: demo, when: {event: Demo}, points: 85}
+    lifecycle:
+      mql_threshold: 45
+      on_mql:
+        - notify: {channel: sales, template: new-mql}
+    """
+    events = [
+        track("u1", at(0), "Churn Risk"),
+        track("u1", at(0), "Small"),
+        track("u1", at(0), "Bounce"),
+        track("u1", at(0, 1), "Demo"),  # 30; 35 after 1d, 45 after 2d
+    ]
+    records = run(tmp_path, rules, events, until=at(10))
+    assert pick(records, "at", "action", "score") == [
+        (at(2), "set_stage", 45),
+        (at(2), "notify", 45),
+    ]
