@@ -39,6 +39,7 @@ class Replayed:
         until: str | None = None,
         keep_history: bool = False,
         name: str = "events.jsonl",
+        order: str = "timestamp",
     ) -> None:
         rules_dir, config_dir = write_rules(tmp_path, rules)
         self.ruleset, _ = load_rules(rules_dir, config_dir, references="warn")
@@ -52,6 +53,7 @@ class Replayed:
             until=None if until is None else parse_timestamp(until),
             options=Options(capture_context=True, keep_history=keep_history),
             on_decisions=decided.extend,
+            order=order,
         )
         self.records = [json.loads(line) for line in out.getvalue().splitlines()]
         self.contexts = [d.context for d in decided if d.context is not None]
@@ -60,6 +62,11 @@ class Replayed:
         report = explain_prospect(self.result.world, self.ruleset, prospect, parse_timestamp(when))
         assert report is not None
         return report
+
+
+def received(event: dict[str, Any], when: str) -> dict[str, Any]:
+    """`event` as the daemon received it at `when` (replayed with `order="received"`)."""
+    return {**event, "receivedAt": when}
 
 
 def shuffled(events: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.core.contract_support import PING, Replayed, shuffled
+from tests.core.contract_support import PING, Replayed, received, shuffled
 from tests.scenario import at, identify, page, pick, run, track
 
 
@@ -427,3 +427,29 @@ def test_scoring_an_mql_reached_when_the_middle_negative_expiry_passes(tmp_path:
         (at(2), "set_stage", 45),
         (at(2), "notify", 45),
     ]
+
+
+def test_scoring_a_late_event_counts_against_the_limit_of_every_window_holding_it(
+    tmp_path: Path,
+) -> None:
+    """The daemon's order (`replay --order received`): at most `times` awards in any window
+    of `per`, also when an event arrives after later ones."""
+    rules = (
+        """
+    scoring:
+      rules:
+        - {id: visit, when: {event: Visit}, points: 10, limit: {times: 1, per: 1d}}
+    """
+        + PING
+    )
+    base = [
+        received(track("u1", at(hours=0), "Visit"), at(hours=0)),
+        received(track("u1", at(hours=50), "Visit"), at(hours=50)),
+    ]
+    ping = received(track("u1", at(hours=70), "Ping"), at(hours=70))
+    # less than a day late each (docs/rules.md, "Late events"): 25h lies in no window with
+    # another award; 26h is exactly a day before 50h, so in its window; 30h as well
+    for late_hour, score in [(25, 30), (26, 20), (30, 20)]:
+        late = received(track("u1", at(hours=late_hour), "Visit"), at(hours=51))
+        replayed = Replayed(tmp_path / str(late_hour), rules, [*base, late, ping], order="received")
+        assert pick(replayed.records, "score") == [(score,)], late_hour

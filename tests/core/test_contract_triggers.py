@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.core.contract_support import shuffled
+from tests.core.contract_support import Replayed, received, shuffled
 from tests.scenario import at, page, pick, run, track
 
 TWICE = """
@@ -231,3 +231,23 @@ def test_triggers_unless_with_times_and_cooldown(tmp_path: Path) -> None:
         track("u1", at(5, 1), "Guide"),  # t0 = 5d1h: fires at 6d1h
     ]
     assert pick(run(tmp_path, rules, events, until=at(10)), "at") == [(at(1, 1),), (at(6, 1),)]
+
+
+def test_triggers_a_late_event_is_placed_in_the_windows_of_its_timestamp(tmp_path: Path) -> None:
+    """The daemon's order (`replay --order received`): a late event still counts in the
+    window of its own timestamp, and in the window a later event closes."""
+    on_time = [
+        received(track("u1", at(hours=0), "Visit"), at(hours=0)),
+        received(track("u1", at(hours=30), "Visit"), at(hours=30)),
+    ]
+    records = Replayed(tmp_path / "none", TWICE, on_time, order="received").records
+    assert records == []
+    for late_hour, name in [(20, "before"), (25, "after")]:
+        late = received(track("u1", at(hours=late_hour), "Visit"), at(hours=31))
+        records = Replayed(tmp_path / name, TWICE, [*on_time, late], order="received").records
+        assert pick(records, "rule") == [("twice",)], late_hour
+    # once used up, the same events do not fire again
+    again = received(track("u1", at(hours=1), "Visit"), at(hours=32))
+    late = received(track("u1", at(hours=20), "Visit"), at(hours=31))
+    records = Replayed(tmp_path / "again", TWICE, [*on_time, late, again], order="received")
+    assert pick(records.records, "rule") == [("twice",)]
