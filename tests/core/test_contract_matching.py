@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from leadrules.engine.core.conditions import regex_timeouts
 from leadrules.engine.core.events import normalize
 from leadrules.engine.core.matching import PythonMatcher, make_matcher
 from leadrules.engine.core.ruleset import FieldCond, Match, Op
@@ -381,3 +382,12 @@ def test_matching_identify_traits_take_part_in_trait_clauses(tmp_path: Path) -> 
         track("u", at(3), "Ping"),
     ]
     assert pick(run(tmp_path, rules, events), "score") == [(7,)]
+
+
+def test_matching_a_search_stopped_by_its_time_bound_matches_nothing_and_is_counted() -> None:
+    slow = where("s", ("matches", "(a|aa)+$"))
+    before = regex_timeouts()
+    assert holds(slow, {"s": "a" * 40 + "b"}) is False
+    assert regex_timeouts() == before + 1
+    assert holds(slow, {"s": "aaa"}) is True
+    assert regex_timeouts() == before + 1
