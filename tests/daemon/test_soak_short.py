@@ -23,7 +23,7 @@ def test_short_soak_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> Non
         batch=10,
         fail_rate=0.1,
         seed=5,
-        settle=60.0,
+        settle=120.0,
         postgres=False,
         database_url=None,
         workdir=str(tmp_path),
