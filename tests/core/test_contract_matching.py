@@ -391,3 +391,10 @@ def test_matching_a_search_stopped_by_its_time_bound_matches_nothing_and_is_coun
     assert regex_timeouts() == before + 1
     assert holds(slow, {"s": "aaa"}) is True
     assert regex_timeouts() == before + 1
+
+
+def test_matching_a_dotted_page_property_ending_in_name_is_a_property() -> None:
+    match = Match(kind="page", page=(FieldCond(("search", "name"), (Op("equals", "q"),)),))
+    matcher = PythonMatcher([match])
+    assert matcher.match(event("page", properties={"search": {"name": "q"}}), {}) == [0]
+    assert matcher.match(event("page", name="q", properties={}), {}) == []
