@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the JSON Schema of rule files (for editors)")
 
+    test = sub.add_parser("test", help="run rule tests (default: every file in rules/tests/)")
+    test.add_argument("paths", nargs="*", metavar="PATH", help="test files or directories")
+    _rule_args(test)
+
     from leadrules.engine.replay import backtest_command
 
     backtest_command.configure(
@@ -154,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             "replay": cmd_replay,
             "explain": cmd_explain,
             "schema": cmd_schema,
+            "test": cmd_test,
             "run": cmd_run,
             "export": cmd_export,
             "outbox": cmd_outbox,
@@ -216,6 +221,49 @@ def cmd_report(args: argparse.Namespace) -> int:
         log.flush()
         args.files = [log.name]
         return report_command.main(args)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    """Exit 0: every test passed; 1: some failed; 2: the rules or a test file are invalid."""
+    from leadrules.engine.language.loader import load_rules
+    from leadrules.engine.language.test_files import read_test, yaml_under
+    from leadrules.engine.replay.rule_tests import run_test
+
+    paths: list[Path] = []
+    for name in args.paths or [str(Path(args.rules) / "tests")]:
+        path = Path(name)
+        if path.is_dir():
+            paths += yaml_under(path)
+        elif path.is_file():
+            paths.append(path)
+        else:
+            print(f"leadrules: {name}: no such file or directory", file=sys.stderr)
+            return EXIT_USAGE
+    try:
+        rules, _ = load_rules(Path(args.rules), Path(args.config), references="warn")
+    except RuleError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return EXIT_USAGE
+    tests, problems = [], []
+    for path in paths:
+        test, found = read_test(path)
+        problems += found
+        if test is not None:
+            tests.append(test)
+    if problems:
+        for problem in problems:
+            print(problem)
+        return EXIT_USAGE
+    failed = 0
+    for test in tests:
+        outcome = run_test(test, rules)
+        print(f"{'ok  ' if outcome.passed else 'FAIL'} {test.path}: {test.name}")
+        for failure in outcome.failures:
+            print(failure)
+        failed += not outcome.passed
+    print(f"{len(tests) - failed} passed, {failed} failed", file=sys.stderr)
+    return EXIT_ERROR if failed else EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

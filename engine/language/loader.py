@@ -21,6 +21,7 @@ from leadrules.engine.language.clauses import did_you_mean
 from leadrules.engine.language.compile import FileRules, compile_file
 from leadrules.engine.language.config_files import config_problems
 from leadrules.engine.language.templates import TemplateSet
+from leadrules.engine.language.test_files import rule_test_problems
 from leadrules.engine.language.yaml_source import load as load_yaml
 
 
@@ -33,9 +34,10 @@ def _shown(path: Path) -> str:
 
 
 def rule_files(rules_dir: Path) -> list[Path]:
-    templates = rules_dir / "templates"
+    # rules/tests/ holds rule tests (language.test_files), never rules.
+    skipped = (rules_dir / "templates", rules_dir / "tests")
     found = [p for p in rules_dir.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()]
-    return sorted(p for p in found if templates not in p.parents)
+    return sorted(p for p in found if not any(d in p.parents for d in skipped))
 
 
 @dataclass
@@ -109,6 +111,7 @@ def check(rules_dir: Path, config_dir: Path | None) -> list[Problem]:
         problems += exc.problems
     if config_dir is not None:
         problems += config_problems(Path(config_dir))
+    problems += rule_test_problems(Path(rules_dir))
     return sorted(problems)
 
 
