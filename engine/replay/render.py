@@ -43,13 +43,17 @@ class Renderer:
     failures: Counter[str] = field(default_factory=Counter)
     examples: dict[str, str] = field(default_factory=dict)
     options: Options = field(default_factory=lambda: Options(capture_context=True))
+    # Keys already rendered: a replay that restarts (input too far out of order) hands the
+    # same decisions over again, and each message is shown once.
+    done: set[str] = field(default_factory=set)
 
     def __call__(self, decisions: list[Decision]) -> None:
         for decision in decisions:
             record = decision.record
             name = record.get("template")
-            if name is None or decision.context is None:
+            if name is None or decision.context is None or decision.key in self.done:
                 continue
+            self.done.add(decision.key)
             self.render_one(record, name, decision)
 
     def render_one(self, record: dict[str, object], name: str, decision: Decision) -> None:
