@@ -223,6 +223,8 @@ def test_lifecycle_templates_get_the_sla_deadline_of_an_mql(tmp_path: Path) -> N
     assert breach["rule"] == "lifecycle.sla"
     assert breach["at"] == at(0, 6)
     assert breach["sla_deadline"] == at(0, 6)
+    assert on_mql["event"]["messageId"] == events[2]["messageId"]
+    assert breach["event"] is None  # a timer, not an event, decided it
 
 
 def test_lifecycle_no_sla_deadline_outside_mql_or_without_an_sla(tmp_path: Path) -> None:

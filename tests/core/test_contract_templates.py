@@ -51,6 +51,10 @@ def test_templates_get_every_variable_the_contract_names(tmp_path: Path) -> None
     recent = [(r["type"], r.get("event"), r.get("path"), r["at"]) for r in notify["recent"]]
     assert recent == [("track", "Demo", None, at(0, 2)), ("page", None, "/pricing", at(0))]
     assert all("ts" not in r for r in notify["recent"])
+    # the event that caused it, as templates see events
+    assert notify["event"]["messageId"] == demo["messageId"]
+    assert (notify["event"]["event"], notify["event"]["at"]) == ("Demo", at(0, 2))
+    assert send["event"] == notify["event"]
     assert (send["rule"], send["sequence"], send["step"]) == ("sequence:welcome", "welcome", 1)
     assert (send["channel"], send["template"]) == ("email", "hello")
 
