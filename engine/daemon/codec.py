@@ -1,4 +1,5 @@
-"""ProspectState <-> the JSON document the daemon stores per prospect (`prospect.state`).
+"""ProspectState <-> the JSON document the daemon stores per prospect (`prospect.state`),
+and a Timer <-> the payload of its row (`timer.payload`).
 
 The document is versioned (`"version": 2`) and every value sits under its field's name, so a
 stored state stays readable when `ProspectState` grows. Everything is kept, so a state loaded
@@ -20,11 +21,13 @@ from typing import Any
 from leadrules.engine.core.ruleset import STAGES
 from leadrules.engine.core.state import (
     LEDGER_STATES,
+    TIMER_KINDS,
     Enrolment,
     FitEntry,
     LedgerEntry,
     ProspectState,
     StageChange,
+    Timer,
     TriggerState,
 )
 from leadrules.engine.errors import LeadrulesError
@@ -214,3 +217,34 @@ def _rebuild_derived(state: ProspectState) -> None:
     state.negative_expiries = [e.expires for e in active if e.points < 0 and e.expires is not None]
     heapq.heapify(state.negative_expiries)
     state.inactive = len(state.ledger) - len(active)
+
+
+def encode_timer(timer: Timer) -> dict[str, Any]:
+    """A timer's payload; its due time and prospect are columns of the row."""
+    return {
+        "kind": timer.kind,
+        "token": timer.token,
+        "name": timer.name,
+        "index": timer.index,
+        "origin_at": timer.origin_at,
+    }
+
+
+def decode_timer(due: int, prospect: str, payload: dict[str, Any] | list[Any]) -> Timer:
+    """A stored payload -> the timer. The positional list written before payloads had named
+    fields is still read."""
+    try:
+        if isinstance(payload, list):
+            kind, token, name, index, origin_at = payload
+        else:
+            kind, token, name = payload["kind"], payload["token"], payload["name"]
+            index, origin_at = payload["index"], payload["origin_at"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise StateDocumentError(
+            f"prospect {prospect!r}: malformed timer payload {payload!r}"
+        ) from exc
+    if kind not in TIMER_KINDS:
+        raise StateDocumentError(
+            f"prospect {prospect!r}: timer kind {kind!r} is not one of {', '.join(TIMER_KINDS)}"
+        )
+    return Timer(due, prospect, kind, token, name, index, origin_at)

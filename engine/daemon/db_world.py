@@ -17,17 +17,16 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from leadrules.engine.core.state import ProspectState, Timer
-from leadrules.engine.daemon.codec import decode, encode
+from leadrules.engine.daemon.codec import decode, decode_timer, encode, encode_timer
 from leadrules.engine.daemon.store import AliasRow, ProspectRow, TimerRow
 
 
 def timer_payload(timer: Timer) -> bytes:
-    return orjson.dumps([timer.kind, timer.token, timer.name, timer.index, timer.origin_at])
+    return orjson.dumps(encode_timer(timer))
 
 
 def timer_from_row(row: TimerRow) -> Timer:
-    kind, token, name, index, origin_at = orjson.loads(row.payload)
-    return Timer(row.due_at, row.prospect, kind, token, name, index, origin_at)
+    return decode_timer(row.due_at, row.prospect, orjson.loads(row.payload))
 
 
 class DbWorld:

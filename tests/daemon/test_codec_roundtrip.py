@@ -18,15 +18,25 @@ from bench.generate import generate
 from leadrules.engine.core.ruleset import STAGES
 from leadrules.engine.core.state import (
     LEDGER_STATES,
+    TIMER_KINDS,
     Enrolment,
     FitEntry,
     LedgerEntry,
     ProspectState,
     StageChange,
+    Timer,
     TriggerState,
 )
 from leadrules.engine.core.turn import Options
-from leadrules.engine.daemon.codec import DERIVED, VERSION, StateDocumentError, decode, encode
+from leadrules.engine.daemon.codec import (
+    DERIVED,
+    VERSION,
+    StateDocumentError,
+    decode,
+    decode_timer,
+    encode,
+    encode_timer,
+)
 from leadrules.engine.language.loader import load_rules
 from leadrules.engine.replay.dry_run import replay
 from leadrules.engine.replay.sources import EventFile
@@ -254,3 +264,27 @@ def test_states_the_engine_made_survive_the_store(tmp_path: Path) -> None:
             assert getattr(back, name) == getattr(state, name), name
         assert sorted(back.expiring) == sorted(state.expiring)
         assert encode(back) == encode(state)
+
+
+timers = st.builds(
+    Timer, TIME, TEXT, st.sampled_from(TIMER_KINDS), TEXT, TEXT, st.integers(0, 50), TIME
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(timers)
+def test_any_timer_survives_its_row(timer: Timer) -> None:
+    payload = orjson.loads(orjson.dumps(encode_timer(timer)))
+    assert set(payload) == {"kind", "token", "name", "index", "origin_at"}
+    assert decode_timer(timer.due, timer.prospect, payload) == timer
+    # the positional payload written before named fields is still read
+    old = [timer.kind, timer.token, timer.name, timer.index, timer.origin_at]
+    assert decode_timer(timer.due, timer.prospect, old) == timer
+
+
+def test_a_timer_of_an_unknown_kind_is_refused() -> None:
+    payload = encode_timer(Timer(5, "p-4", "sla", "p-4#1"))
+    with pytest.raises(StateDocumentError, match=r"prospect 'p-4': timer kind 'nudge' is not"):
+        decode_timer(5, "p-4", {**payload, "kind": "nudge"})
+    with pytest.raises(StateDocumentError, match=r"prospect 'p-4': malformed timer payload"):
+        decode_timer(5, "p-4", ["sla", "p-4#1"])
