@@ -15,6 +15,11 @@ from leadrules.engine.timefmt import parse_timestamp
 
 EVENT_TYPES = frozenset({"track", "page", "identify", "group", "alias", "screen"})
 MAX_ID_LENGTH = 256
+# The timestamp policy (docs/operations.md, "Event timestamps"): nothing before the Unix
+# epoch, and at the daemon nothing more than 7 days ahead of its receipt (a clock that far
+# off is wrong, and an event from the future would hold windows and timers open). A replay
+# has no receipt: its files are histories, and the daemon's export holds only what passed.
+MAX_AHEAD_US = 7 * 86_400 * 1_000_000
 
 _EMPTY: dict[str, Any] = {}
 
@@ -57,7 +62,15 @@ def _mapping(raw: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-def _timestamp(raw: dict[str, Any], default_ts: int | None) -> int:
+def _shown(value: Any) -> str:
+    """A value for an error message: strings quoted and cut short, anything else its type
+    (a repr of a hostile nested value could be huge, or recurse past the limit)."""
+    if type(value) is str:
+        return repr(value[:40] + ("..." if len(value) > 40 else ""))
+    return type(value).__name__
+
+
+def _timestamp(raw: dict[str, Any], default_ts: int | None, received_at: int | None) -> int:
     stamp = raw.get("timestamp")
     if stamp is None or stamp == "":
         stamp = raw.get("originalTimestamp")
@@ -68,27 +81,39 @@ def _timestamp(raw: dict[str, Any], default_ts: int | None) -> int:
     if type(stamp) is not str:
         raise EventError("timestamp", f"must be an ISO 8601 string, got {type(stamp).__name__}")
     try:
-        return parse_timestamp(stamp)
-    except ValueError:
-        raise EventError("timestamp", f"is not an ISO 8601 time: {stamp!r}") from None
+        ts = parse_timestamp(stamp)
+    except (ValueError, OverflowError):
+        raise EventError("timestamp", f"is not an ISO 8601 time: {_shown(stamp)}") from None
+    if ts < 0:
+        raise EventError("timestamp", f"is before 1970-01-01T00:00:00Z: {_shown(stamp)}")
+    if received_at is not None and ts > received_at + MAX_AHEAD_US:
+        raise EventError(
+            "timestamp", f"is more than 7 days after the message was received: {_shown(stamp)}"
+        )
+    return ts
 
 
 def normalize(
-    raw: Any, *, default_message_id: str | None = None, default_ts: int | None = None
+    raw: Any,
+    *,
+    default_message_id: str | None = None,
+    default_ts: int | None = None,
+    received_at: int | None = None,
 ) -> Event:
     """Validate one Segment message and return it as an `Event`.
 
     `default_message_id` / `default_ts` fill a missing `messageId` / `timestamp` (the daemon
     passes a fresh id and the time of receipt); without them the field is required.
+    `received_at` (the daemon's receive time) bounds how far ahead `timestamp` may be.
     """
     if type(raw) is not dict:
         raise EventError("message", f"must be a JSON object, got {type(raw).__name__}")
     kind = raw.get("type")
-    if kind not in EVENT_TYPES:
+    if type(kind) is not str or kind not in EVENT_TYPES:
         if kind is None:
             raise EventError("type", "is required")
         raise EventError(
-            "type", f"must be one of track, page, identify, group, alias; got {kind!r}"
+            "type", f"must be one of track, page, identify, group, alias; got {_shown(kind)}"
         )
 
     user_id = _id(raw, "userId")
@@ -125,7 +150,7 @@ def normalize(
             if type(context) is dict and type(context.get("traits")) is dict:
                 traits = context["traits"]
 
-    ts = _timestamp(raw, default_ts)
+    ts = _timestamp(raw, default_ts, received_at)
 
     message_id = raw.get("messageId")
     if type(message_id) is not str or not message_id:

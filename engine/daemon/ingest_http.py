@@ -12,7 +12,11 @@ stored: the event log is exported and shown, a write key must not be in it.
 
 `200 {"success": true}` means every message is stored durably; a request with invalid
 messages gets `400` with one error per message (index and field) and its valid messages are
-kept. Segment's limits apply: 32 KB per message, 500 KB per request.
+kept. Segment's limits apply: 32 KB per message, 500 KB per request; a `Content-Length`
+over the limit is refused (413) before the body is read, a chunked body as soon as it
+passes the limit, a gzip body as soon as it inflates past it. Each write key may post
+`ingest.rate_limit` requests (`429` with `Retry-After` past it, `rate_limit`); a database
+that cannot be reached answers `503` with `Retry-After` (`api`, `db_outage`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -29,6 +34,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from leadrules.engine.daemon.metrics import Metrics
+from leadrules.engine.daemon.rate_limit import RateLimiter
 from leadrules.engine.language.settings import Settings
 
 
@@ -57,10 +63,11 @@ CREDENTIALS = frozenset({"writeKey", "write_key"})
 class Refused(Exception):
     """A whole request refused before any message is looked at."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 def basic_user(request: Request) -> str | None:
@@ -96,12 +103,27 @@ class Ingest:
     def __init__(self, daemon: IngestHost) -> None:
         self.daemon = daemon
         self.limits = daemon.settings.ingest
+        rate = self.limits.rate_limit
+        self.rate = RateLimiter(rate.per_second, rate.burst, time.monotonic)
 
     async def read(self, request: Request) -> tuple[bytes, Any]:
         """The raw body as received and its JSON. Raises Refused (400, 413)."""
         most = self.limits.max_batch_bytes
         too_large = Refused(413, f"request is larger than {most} bytes")
-        raw = body = await request.body()
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise Refused(400, "Content-Length is not a number")
+            if int(length) > most:
+                raise too_large  # refused before a byte of the body is read
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > most:
+                raise too_large  # a chunked body: stop reading at the limit
+            chunks.append(chunk)
+        raw = body = b"".join(chunks)
         if request.headers.get("content-encoding", "").lower() == "gzip":
             # Inflate no further than the limit: a small body must not expand without bound.
             inflate = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
@@ -118,15 +140,21 @@ class Ingest:
         try:
             return raw, orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            if "depth limit" in str(exc):  # no message can be read, so none can be kept
+                raise Refused(400, "body is nested deeper than 1,024 levels") from None
             raise Refused(400, f"body is not valid JSON: {exc}") from None
 
     def authorize(self, request: Request, payload: Any) -> None:
-        """The write key from HTTP Basic, else the body's `writeKey`. Raises Refused (401)."""
+        """The write key from HTTP Basic, else the body's `writeKey`, and its rate limit.
+        Raises Refused (401, 429)."""
         key = basic_user(request)
         if key is None and isinstance(payload, dict) and isinstance(payload.get("writeKey"), str):
             key = payload["writeKey"]
         if key is None or not key_matches(key, self.daemon.write_keys()):
             raise Refused(401, "missing or wrong write key (HTTP Basic user name or writeKey)")
+        wait = self.rate.take(key)  # only known keys get a bucket
+        if wait:
+            raise Refused(429, "too many requests for this write key", retry_after=wait)
 
     def problem(self, message: Any, expected: str | None) -> dict[str, str] | None:
         """What is wrong with a message before the service looks at it, if anything."""
@@ -136,7 +164,11 @@ class Ingest:
                 "field": "type",
                 "message": f"this route takes {expected!r} messages; the body says {said!r}",
             }
-        if len(orjson.dumps(message)) > self.limits.max_message_bytes:
+        try:
+            size = len(orjson.dumps(message))
+        except orjson.JSONEncodeError:  # nested deeper than orjson writes (255 levels)
+            return {"field": "message", "message": "nested too deeply (at most 255 levels)"}
+        if size > self.limits.max_message_bytes:
             return {
                 "field": "message",
                 "message": f"larger than {self.limits.max_message_bytes} bytes",
@@ -167,8 +199,12 @@ class Ingest:
         self, request: Request, unpack: Callable[[Any], list[Any]], expected: str | None
     ) -> Response:
         try:
+            early = basic_user(request) is not None
+            if early:  # key and rate limit checked before the body is read
+                self.authorize(request, None)
             _, payload = await self.read(request)
-            self.authorize(request, payload)
+            if not early:
+                self.authorize(request, payload)
             messages = unpack(payload)
         except Refused as exc:
             return refusal(exc)
@@ -176,7 +212,10 @@ class Ingest:
 
 
 def refusal(exc: Refused) -> JSONResponse:
-    return JSONResponse({"success": False, "message": exc.message}, status_code=exc.status)
+    headers = {} if exc.retry_after is None else {"Retry-After": str(exc.retry_after)}
+    return JSONResponse(
+        {"success": False, "message": exc.message}, status_code=exc.status, headers=headers
+    )
 
 
 def batch_messages(payload: Any) -> list[Any]:
@@ -186,7 +225,9 @@ def batch_messages(payload: Any) -> list[Any]:
     messages: list[Any] = payload["batch"]
     if isinstance(context, dict):  # batch-level context applies to every message
         messages = [
-            {**m, "context": {**context, **(m.get("context") or {})}} if isinstance(m, dict) else m
+            {**m, "context": {**context, **m.get("context", {})}}
+            if isinstance(m, dict) and isinstance(m.get("context", {}), dict)
+            else m
             for m in messages
         ]
     return messages

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadrules.engine.clock import Clock, WallClock
 from leadrules.engine.core.state import Decision
+from leadrules.engine.daemon.db_outage import DbOutage, is_db_unavailable
 from leadrules.engine.daemon.dispatch import Dispatcher
 from leadrules.engine.daemon.metrics import Metrics
 from leadrules.engine.daemon.service import Service
@@ -87,6 +88,7 @@ class Daemon:
         self.metrics = Metrics()
         self.service = Service(self.store, rules, self.clock)
         self.service.on_decisions = self._decided
+        self.service.refuse_future = True
         self.service.on_set_aside = self._set_aside
         dispatch = self.settings.dispatch
         self.dispatcher = Dispatcher(
@@ -101,6 +103,7 @@ class Daemon:
         self.dispatcher.on_delivered = self._delivered
         self.dispatcher.on_failed = self._failed
         self._drain_lock = threading.Lock()
+        self.outage = DbOutage()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
@@ -119,7 +122,13 @@ class Daemon:
         return self.settings.resolved_write_keys()
 
     async def ingest(self, messages: list[Any], indices: list[int]) -> list[dict[str, Any]]:
-        result = await run_in_threadpool(self.service.ingest, messages)
+        try:
+            result = await run_in_threadpool(self.service.ingest, messages)
+        except Exception as exc:
+            if is_db_unavailable(exc):
+                self.outage.failed(exc, "ingest")  # the API answers 503 with Retry-After
+            raise
+        self.outage.ok()
         self.metrics.events_accepted.inc(result.accepted)
         self.metrics.events_duplicate.inc(result.duplicates)
         for error in result.errors:
@@ -137,18 +146,31 @@ class Daemon:
                 if self.service.process_pending():
                     self.service.tick()
                     self.drain_outbox()
-            except Exception:  # keep serving; the event stays pending and is retried
-                log.exception("evaluation failed")
+            except Exception as exc:  # keep serving; the event stays pending and is retried
+                if is_db_unavailable(exc):
+                    self.outage.failed(exc, "evaluation")  # once per outage, no traceback
+                else:
+                    log.exception("evaluation failed")
                 self._stopping.wait(1.0)
 
     def sweep_timers(self) -> None:
-        if self.service.tick():
-            self.drain_outbox()
+        try:
+            if self.service.tick():
+                self.drain_outbox()
+        except Exception as exc:
+            if not is_db_unavailable(exc):
+                raise
+            self.outage.failed(exc, "timers")  # the next sweep tries again
 
     def drain_outbox(self) -> None:
         with self._drain_lock:
-            while self.dispatcher.drain() and not self._stopping.is_set():
-                pass
+            try:
+                while self.dispatcher.drain() and not self._stopping.is_set():
+                    pass
+            except Exception as exc:
+                if not is_db_unavailable(exc):
+                    raise
+                self.outage.failed(exc, "delivery")  # the next drain tries again
 
     def _set_aside(self, kind: str, status: str) -> None:
         self.metrics.set_aside.labels(kind, status).inc()
@@ -196,7 +218,14 @@ class Daemon:
     # -- status ---------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
-        counts = self.service.counts()
+        try:
+            counts = self.service.counts()
+        except Exception as exc:
+            if not is_db_unavailable(exc):
+                raise
+            self.outage.failed(exc, "health")
+            return {"status": "unavailable", "database": "unreachable"}
+        self.outage.ok()
         return {
             "status": "ok",
             "rules_version": self.rules_version,

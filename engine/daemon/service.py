@@ -166,6 +166,10 @@ class Service:
         self._held: dict[str, Failure] = {}  # items that raised, until recorded
         self.on_decisions: OnDecisions | None = None
         self.on_set_aside: Callable[[str, str], None] | None = None  # (kind, status)
+        # Refuse timestamps more than 7 days after receipt (`core.events.MAX_AHEAD_US`). The
+        # daemon, on wall time, turns it on; a Service on a simulated clock that feeds a
+        # history in at time 0 leaves it off.
+        self.refuse_future = False
 
     @property
     def rules(self) -> RuleSet:
@@ -194,7 +198,12 @@ class Service:
         rows = []
         for index, raw in enumerate(messages):
             try:
-                event = normalize(raw, default_message_id=uuid.uuid4().hex, default_ts=received)
+                event = normalize(
+                    raw,
+                    default_message_id=uuid.uuid4().hex,
+                    default_ts=received,
+                    received_at=received if self.refuse_future else None,
+                )
             except EventError as exc:
                 result.errors.append({"index": index, "field": exc.field, "message": exc.message})
                 continue

@@ -15,6 +15,15 @@ from leadrules.engine.language.yaml_source import load as load_yaml
 from leadrules.engine.timefmt import US_PER_S
 
 
+class RateLimitSettings(BaseModel):
+    """Requests per write key (a token bucket): `burst` at once, `per_second` on average.
+    Generous by default: a browser write key carries a whole site's traffic. 0 turns it off."""
+
+    model_config = ConfigDict(extra="forbid")
+    per_second: float = Field(default=500.0, ge=0, le=1_000_000)
+    burst: int = Field(default=1000, ge=1, le=1_000_000)
+
+
 class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     host: str = "127.0.0.1"
@@ -28,14 +37,26 @@ class IngestSettings(BaseModel):
     # Shared secret of Segment's Webhooks destination (`${VAR}`): with it, a request signed
     # with `X-Signature` (hex HMAC-SHA1 of the body) is accepted without a write key.
     segment_webhook_secret: str | None = None
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    # `/metrics` needs this token (Bearer, or HTTP Basic password) when set (`${VAR}`).
+    metrics_token: str | None = None
 
-    @field_validator("segment_webhook_secret")
+    @field_validator("segment_webhook_secret", "metrics_token")
     @classmethod
     def _secret_from_environment(cls, value: str | None) -> str | None:
         # A secret's value never lives under config/ (the contract's rule for secrets).
         if value is not None and not ENV_REF.search(value):
             raise ValueError('write the secret as "${ENV_VAR}" and set the variable')
         return value
+
+    def resolved_metrics_token(self) -> str | None:
+        """The `/metrics` token from the environment; None when unset (metrics open)."""
+        if not self.metrics_token:
+            return None
+        try:
+            return resolve(self.metrics_token) or None
+        except MissingEnv:
+            return None
 
     def resolved_segment_webhook_secret(self) -> str | None:
         """The webhook secret with `${VAR}` read from the environment; None when unset."""
