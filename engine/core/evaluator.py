@@ -81,7 +81,7 @@ class Evaluator:
                 scoring.award(turn, behaviour[index][1], event, described)
         if before is not None:  # only points or traits can move the score here
             lifecycle.check_mql(turn, before)
-        if kind == "track" and event.event in lifecycle.FEEDBACK:
+        if kind == "track" and event.event in lifecycle.FEEDBACK_EVENTS:
             lifecycle.on_feedback(turn, event)
         if matched_list:
             matched = set(matched_list)

@@ -16,6 +16,7 @@ FEEDBACK: dict[str, tuple[Stage, frozenset[Stage]]] = {
     "Deal Won": ("customer", _BEFORE_CUSTOMER),
     "Lead Rejected": ("recycled", frozenset({"lead", "mql", "sal", "sql"})),
 }
+FEEDBACK_EVENTS = frozenset({*FEEDBACK, "Deal Lost"})  # Deal Lost: lifecycle.deal_lost_stage
 
 
 def set_stage(turn: Turn, stage: Stage, reason: str | None = None) -> None:
@@ -53,6 +54,9 @@ def check_mql(turn: Turn, before: int) -> None:
 def on_feedback(turn: Turn, event: Event) -> None:
     """Sales feedback (`Lead Accepted`, `Lead Rejected`, ...) moves the stage."""
     name = event.event or ""
+    if name == "Deal Lost":
+        _deal_lost(turn)
+        return
     if name not in FEEDBACK:
         return
     target, sources = FEEDBACK[name]
@@ -61,6 +65,8 @@ def on_feedback(turn: Turn, event: Event) -> None:
         reason = event.properties.get("reason")
         if state.stage == "customer":
             return
+        if reason is None:
+            reason = turn.rules.lifecycle.default_reject_reason
         state.reject_reason = None if reason is None else str(reason)
         if state.stage not in sources:
             return  # already recycled: the reason is kept, nothing else happens
@@ -72,6 +78,14 @@ def on_feedback(turn: Turn, event: Event) -> None:
         return
     if state.stage in sources:
         set_stage(turn, target)
+
+
+def _deal_lost(turn: Turn) -> None:
+    """`lifecycle.deal_lost_stage`: a lost deal (mql, sal or sql) goes back to that stage,
+    from where it can become an mql again; without the setting nothing moves (contract)."""
+    target = turn.rules.lifecycle.deal_lost_stage
+    if target is not None and turn.state.stage in ("mql", "sal", "sql"):
+        set_stage(turn, target, "deal lost")
 
 
 def on_sla_timer(turn: Turn, timer: Timer) -> None:

@@ -150,6 +150,9 @@ class Trigger:
     unless_within_us: int | None = None
     description: str | None = None
     pos: Pos = NOWHERE
+    # `when: {stage: COND, score: COND}`: paths ("stage",) and ("score",), read after the
+    # event's scoring (docs/rules.md, "Triggers").
+    state: tuple[FieldCond, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,8 @@ class Lifecycle:
     on_breach: tuple[Action, ...] = ()
     reset_score_on_reject: bool = False
     on_reject: tuple[Action, ...] = ()
+    default_reject_reason: str | None = None  # on_reject.default_reason
+    deal_lost_stage: Stage | None = None  # None: Deal Lost changes no stage (contract)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,13 @@ not used up; a firing uses up every one of them within the window.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable
+from functools import cache
+from typing import Any
 
 from leadrules.engine.core import actions
-from leadrules.engine.core.ruleset import Trigger
+from leadrules.engine.core.conditions import compile_fields
+from leadrules.engine.core.ruleset import FieldCond, Trigger
 from leadrules.engine.core.state import Timer, TriggerState
 from leadrules.engine.core.turn import Turn
 
@@ -55,10 +59,19 @@ def _full_window(unused: list[int], ts: int, within: int, times: int) -> tuple[i
     return None
 
 
+@cache
+def _state_test(conds: tuple[FieldCond, ...]) -> Callable[[Any], bool] | None:
+    return compile_fields(conds)
+
+
 def consider(turn: Turn, trigger: Trigger, ts: int) -> None:
     """`trigger`'s `when` matched the current event (timestamp `ts`): count it, and fire if
     due. A firing happens at the turn's time, which is later than `ts` for a late event."""
     state, at = turn.state, turn.at
+    if trigger.state:  # `when: {stage, score}`: an event that does not meet them is no match
+        test = _state_test(trigger.state)
+        if test is not None and not test({"stage": state.stage, "score": state.score(at)}):
+            return
     tstate = state.triggers.get(trigger.id)
     if tstate is None:
         tstate = state.triggers[trigger.id] = TriggerState()

@@ -31,6 +31,7 @@ from leadrules.engine.language.rule_files import (
     SequenceModel,
     TriggerModel,
 )
+from leadrules.engine.language.state_clauses import any_event, state_conditions
 from leadrules.engine.language.validation import validation_problems
 from leadrules.engine.language.yaml_source import Source
 
@@ -149,7 +150,9 @@ class _Compiler:
             match = clause(self.src, (*path, "when"), when, self.problems, needs_event=True)
             unless = trig.get("unless")
             unless_match = None
-            if unless is not None:
+            if unless is not None and "any" in unless:
+                unless_match = any_event(self.src, (*path, "unless"), unless, self.problems)
+            elif unless is not None:
                 unless_match = clause(
                     self.src, (*path, "unless"), unless, self.problems, needs_event=True
                 )
@@ -167,6 +170,7 @@ class _Compiler:
                     unless["within"] if unless else None,
                     trig.get("description"),
                     where,
+                    state_conditions(self.src, (*path, "when"), when, self.problems),
                 )
             )
 
@@ -181,6 +185,8 @@ class _Compiler:
             self.actions(("lifecycle", "sla", "on_breach"), sla.get("on_breach")),
             bool(reject.get("reset_score", False)),
             self.actions(("lifecycle", "on_reject", "then"), reject.get("then")),
+            reject.get("default_reason"),
+            data.get("deal_lost_stage"),
         )
 
     def sequences(self, items: dict[str, Any]) -> None:

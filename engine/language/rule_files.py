@@ -8,7 +8,7 @@ type error. Conditions and references are checked when the loader compiles a fil
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
 
@@ -94,9 +94,18 @@ class When(Clause):
         None, le=MAX_TIMES, description="Fire when this many matching events lie within `within`"
     )
     within: Duration | None = Field(None, description="The window for `times`, e.g. 7d")
+    stage: Any = Field(
+        None, description="A condition on the prospect's stage at the event, e.g. {in: [mql, sal]}"
+    )
+    score: Any = Field(
+        None, description="A condition on the prospect's score at the event, e.g. {at_least: 50}"
+    )
 
 
 class Unless(Clause):
+    any: dict[str, Any] | None = Field(
+        None, description="`any: {}`: an event of any kind (no activity at all within `within`)"
+    )
     within: Duration = Field(
         description="How long to wait for an event matching `unless`, e.g. 30d"
     )
@@ -134,6 +143,9 @@ class Sla(Strict):
 
 class OnReject(Strict):
     reset_score: bool = False
+    default_reason: str | None = Field(
+        None, description="The reason kept for a Lead Rejected without one, e.g. unspecified"
+    )
     then: list[ActionModel] = Field(default_factory=list)
 
 
@@ -142,6 +154,9 @@ class LifecycleModel(Strict):
     on_mql: list[ActionModel] = Field(default_factory=list)
     sla: Sla | None = None
     on_reject: OnReject | None = None
+    deal_lost_stage: Literal["recycled", "lead"] | None = Field(
+        None, description="Where Deal Lost moves a prospect (mql, sal or sql); default: nowhere"
+    )
 
 
 class TriggerModel(Strict):
