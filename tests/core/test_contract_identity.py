@@ -8,6 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.core.contract_support import PING, Replayed
 from tests.scenario import at, identify, page, pick, run, track
 
@@ -427,3 +429,36 @@ def test_identity_a_pending_expiry_check_of_the_anonymous_id_comes_along(tmp_pat
         (at(1), "u2"),
         (at(1), "u3"),
     ]
+
+
+# How an anonymous id reaches each stage on its own, in the order of the funnel.
+_REACH = {
+    "lead": [],
+    "recycled": ["Lead Rejected"],
+    "mql": ["visit", "visit"],
+    "sal": ["visit", "visit", "Lead Accepted"],
+    "sql": ["Lead Qualified"],
+    "customer": ["Deal Won"],
+}
+_ORDER = list(_REACH)
+
+
+@pytest.mark.parametrize("known_first", [True, False])
+@pytest.mark.parametrize("lower", _ORDER[:-1])
+def test_identity_the_further_along_stage_wins_for_every_pair_of_stages(
+    tmp_path: Path, lower: str, known_first: bool
+) -> None:
+    higher = _ORDER[_ORDER.index(lower) + 1]
+    known_stage, anon_stage = (lower, higher) if known_first else (higher, lower)
+    events: list[dict[str, Any]] = [track("u1", at(0), "Hello")]
+    for who, stage, anonymous in [("u1", known_stage, False), ("anon-1", anon_stage, True)]:
+        for i, step in enumerate(_REACH[stage]):
+            when = at(0, 1, minutes=i)
+            if step == "visit":
+                events.append(page(who, when, anonymous=anonymous))
+            else:
+                events.append(track(who, when, step, anonymous=anonymous))
+    events += [identify("u1", at(0, 2), "anon-1"), track("u1", at(0, 3), "Ping")]
+    records = run(tmp_path, STAGES + PING, events)
+    assert records[-1]["rule"] == "ping"
+    assert records[-1]["stage"] == higher

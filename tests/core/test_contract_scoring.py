@@ -453,3 +453,34 @@ def test_scoring_a_late_event_counts_against_the_limit_of_every_window_holding_i
         late = received(track("u1", at(hours=late_hour), "Visit"), at(hours=51))
         replayed = Replayed(tmp_path / str(late_hour), rules, [*base, late, ping], order="received")
         assert pick(replayed.records, "score") == [(score,)], late_hour
+
+
+def test_scoring_a_reason_keeps_the_useful_properties_of_its_event_bounded(
+    tmp_path: Path,
+) -> None:
+    rules = (
+        """
+    scoring:
+      rules:
+        - {id: video, when: {event: Video Watched}, points: 5}
+    """
+        + PING
+    )
+    long_title = "T" * 250
+    events = [
+        track(
+            "u1",
+            at(0),
+            "Video Watched",
+            title=long_title,
+            category="case-study",
+            seconds=42,
+            extra={"nested": True},
+            path=None,
+        ),
+        track("u1", at(0, 1), "Ping"),
+    ]
+    reason = Replayed(tmp_path, rules, events).explain("u1", at(1))["contributions"][0]["event"]
+    assert reason["title"] == "T" * 199 + "…"
+    assert reason["category"] == "case-study"
+    assert "extra" not in reason and "seconds" not in reason and "path" not in reason

@@ -251,3 +251,27 @@ def test_triggers_a_late_event_is_placed_in_the_windows_of_its_timestamp(tmp_pat
     late = received(track("u1", at(hours=20), "Visit"), at(hours=31))
     records = Replayed(tmp_path / "again", TWICE, [*on_time, late, again], order="received")
     assert pick(records.records, "rule") == [("twice",)]
+
+
+def test_triggers_an_unless_event_reaches_every_trigger_with_a_pending_window(
+    tmp_path: Path,
+) -> None:
+    rules = """
+    triggers:
+      - id: each-visit
+        when: {event: Visit}
+        then:
+          - notify: {channel: log, template: v}
+      - id: guide-then-silence
+        when: {event: Guide}
+        unless: {page: {}, within: 1d}
+        then:
+          - notify: {channel: sales, template: x}
+    """
+    events = [
+        track("u1", at(0), "Visit"),  # this trigger's counts come first, with no window
+        track("u1", at(0, 1), "Guide"),
+        page("u1", at(0, 2)),  # cancels the guide's window
+    ]
+    records = run(tmp_path, rules, events, until=at(3))
+    assert pick(records, "rule") == [("each-visit",)]
