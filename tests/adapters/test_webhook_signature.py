@@ -147,6 +147,22 @@ def test_each_attempt_is_signed_afresh_with_the_same_key_and_body(receiver: Rece
     assert h1[HEADER] != h2[HEADER] and len(receiver.accepted) == 2
 
 
+def test_a_garbled_header_is_refused_not_raised() -> None:
+    check = documented_verify()
+    garbled = [
+        "t=100,v1=\u00e9",
+        "t=\u00b2,v1=00",
+        "t=" + "9" * 5000,
+        "v1",
+        "t=,v1=",
+        ",,",
+        "t=100",
+    ]
+    for header in garbled:
+        assert check(SECRET, header, b"{}", 100) is False
+        assert webhook.verify(SECRET, header, b"{}", 100) is False
+
+
 def test_the_documented_check_is_the_shipped_one() -> None:
     documented = documented_verify()
     body = b'{"key":"k"}'
