@@ -97,6 +97,15 @@ def without_credentials(message: Any) -> Any:
     return message
 
 
+def _unexplained_rejection(message: Any) -> bool:
+    if not isinstance(message, dict) or message.get("type") != "track":
+        return False
+    if message.get("event") != "Lead Rejected":
+        return False
+    properties = message.get("properties")
+    return not isinstance(properties, dict) or properties.get("reason") in (None, "")
+
+
 class Ingest:
     """Reading, authorising and storing requests; shared by the tracking and webhook routes."""
 
@@ -163,6 +172,11 @@ class Ingest:
             return {
                 "field": "type",
                 "message": f"this route takes {expected!r} messages; the body says {said!r}",
+            }
+        if self.limits.require_reject_reason and _unexplained_rejection(message):
+            return {
+                "field": "properties.reason",
+                "message": "a Lead Rejected needs a reason (ingest.require_reject_reason)",
             }
         try:
             size = len(orjson.dumps(message))

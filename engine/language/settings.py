@@ -38,6 +38,8 @@ class IngestSettings(BaseModel):
     # with `X-Signature` (hex HMAC-SHA1 of the body) is accepted without a write key.
     segment_webhook_secret: str | None = None
     rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    # A `Lead Rejected` without `properties.reason` is refused (400, field properties.reason).
+    require_reject_reason: bool = False
     # `/metrics` needs this token (Bearer, or HTTP Basic password) when set (`${VAR}`).
     metrics_token: str | None = None
 
