@@ -430,10 +430,19 @@ def main() -> int:
         subprocess.run(only, cwd=base, check=True)
     retest: set[str] | None = None
     if args.resume and args.retest_survivors:  # only those, not the untested ones
+        equivalents = load_equivalents()
+        query = (
+            "SELECT r.job_id, m.module_path, m.start_pos_row, m.operator_name"
+            " FROM work_results r JOIN mutation_specs m ON m.job_id = r.job_id"
+            " WHERE r.test_outcome = 'SURVIVED'"
+        )
         with sqlite3.connect(session) as con:
-            query = "SELECT job_id FROM work_results WHERE test_outcome = 'SURVIVED'"
-            retest = {row[0] for row in con.execute(query)}
-            con.execute("DELETE FROM work_results WHERE test_outcome = 'SURVIVED'")
+            retest = {
+                job
+                for job, path, line, operator in con.execute(query).fetchall()
+                if (module_of(Path(path)), line, short_operator(operator)) not in equivalents
+            }
+            con.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in retest])
 
     runner = Runner(trees, lines, durations)
     with use_db(str(session), WorkDB.Mode.open) as db:
