@@ -404,7 +404,7 @@ def main() -> int:
     parser.add_argument(
         "--retest-survivors",
         action="store_true",
-        help="with --resume: test the last session's surviving mutants again (after new tests)",
+        help="with --resume: first test the surviving mutants again (after new tests)",
     )
     args = parser.parse_args()
     BUILD = args.build.resolve()
@@ -429,7 +429,7 @@ def main() -> int:
         only = [tools / "cr-filter-operators", str(session), str(CONFIG)]
         subprocess.run(only, cwd=base, check=True)
     retest: set[str] | None = None
-    if args.resume and args.retest_survivors:  # only those, not the untested ones
+    if args.resume and args.retest_survivors:
         equivalents = load_equivalents()
         query = (
             "SELECT r.job_id, m.module_path, m.start_pos_row, m.operator_name"
@@ -449,8 +449,6 @@ def main() -> int:
         pending = []
         for item in db.pending_work_items:
             module = module_of(item.mutations[0].module_path)
-            if retest is not None and item.job_id not in retest:
-                continue
             if args.modules and module not in args.modules:
                 db.set_result(item.job_id, WorkResult(worker_outcome=WorkerOutcome.SKIPPED))
             elif runner.in_annotation(item):
@@ -460,6 +458,8 @@ def main() -> int:
                 )
             else:
                 pending.append(item)
+        if retest is not None:  # the survivors first, then what was not tested yet
+            pending.sort(key=lambda item: item.job_id not in retest)
         print(f"{len(pending)} mutants to test with {args.jobs} jobs", flush=True)
         try:
             with ThreadPoolExecutor(max_workers=args.jobs) as pool:
