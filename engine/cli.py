@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     outbox.add_argument("--database-url")
     outbox.add_argument("action", nargs="?", choices=("list", "retry", "drop"), default="list")
     outbox.add_argument(
-        "--status", default=None, help="list only this status (pending, sent, dead, ...)"
+        "--status", default=None, help="list only this status (pending, sent, dead, dropped)"
     )
     outbox.add_argument("--key", default=None, help="retry or drop only this decision")
     outbox.add_argument("--limit", type=int, default=50)
@@ -519,8 +519,16 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     from leadrules.engine.clock import WallClock
     from leadrules.engine.daemon.dispatch import drop_dead, outbox, retry_dead
+    from leadrules.engine.daemon.store import DECISION_STATUSES
     from leadrules.engine.timefmt import format_iso
 
+    if args.status is not None and args.status not in DECISION_STATUSES:
+        print(
+            f"leadrules outbox: --status is one of {', '.join(DECISION_STATUSES)}, "
+            f"got {args.status!r}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     store = _store(args)
     if args.action == "retry":
         print(f"{retry_dead(store, WallClock().now_us(), args.key)} dead letters queued again")

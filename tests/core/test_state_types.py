@@ -77,3 +77,19 @@ def test_the_stages_are_the_contracts_in_funnel_order() -> None:
 def test_sales_feedback_moves_only_between_known_stages() -> None:
     for target, sources in FEEDBACK.values():
         assert target in STAGES and sources <= set(STAGES)
+
+
+def test_the_outbox_command_refuses_a_status_that_does_not_exist(tmp_path: Path) -> None:
+    def outbox(status: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "leadrules.engine.cli", "outbox", "--status", status,
+             "--database-url", f"sqlite:///{tmp_path}/leadrules.db"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+        )  # fmt: skip
+
+    wrong = outbox("failed")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip() == (
+        "leadrules outbox: --status is one of pending, sent, dead, dropped, got 'failed'"
+    )
+    assert outbox("dead").returncode == 0
