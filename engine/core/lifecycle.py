@@ -28,6 +28,10 @@ def set_stage(turn: Turn, stage: Stage, reason: str | None = None) -> None:
     if leaving_mql:
         state.sla_token = None  # accepted, rejected or moved on: the SLA no longer applies
     turn.emit("set_stage", f"lifecycle.{stage}")
+    for channel in turn.rules.channels.values():  # channels subscribed to stage changes
+        template = channel.stage_template
+        if template is not None and (not channel.stage_filter or stage in channel.stage_filter):
+            turn.emit("notify", f"lifecycle.{stage}", channel=channel.name, template=template)
     sequences.exit_on_stage(turn)
 
 

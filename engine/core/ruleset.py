@@ -176,6 +176,10 @@ class Channel:
     adapter: str
     settings: dict[str, Any] = field(default_factory=dict)
     pos: Pos = NOWHERE
+    # `stage_changes: {template: T, stages: [...]}`: told of every set_stage (to those stages;
+    # empty: all) by a notify with this template, without a rule per stage.
+    stage_template: str | None = None
+    stage_filter: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

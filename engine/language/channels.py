@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from leadrules.engine.core.ruleset import Channel, Pos
 from leadrules.engine.errors import Problem
 from leadrules.engine.language.clauses import did_you_mean
+from leadrules.engine.language.stage_changes import stage_subscription
 from leadrules.engine.language.validation import validation_problems
 from leadrules.engine.language.yaml_source import load as load_yaml
 
@@ -78,7 +79,8 @@ def declared_channels(
                 )
             )
             continue
-        settings = {k: v for k, v in spec.items() if k != "adapter"}
+        settings = {k: v for k, v in spec.items() if k not in ("adapter", "stage_changes")}
+        subscription = stage_subscription(src, here, spec.get("stage_changes"), problems)
         try:
             model = adapter_class(adapter).settings_model
         except Exception as exc:  # a plug-in that fails to import is a config problem
@@ -91,5 +93,7 @@ def declared_channels(
         except ValidationError as exc:
             problems += validation_problems(src, exc, model=model, prefix=here, noun="setting")
             continue
-        channels[name] = Channel(str(name), adapter, settings, Pos(src.path, line, col))
+        channels[name] = Channel(
+            str(name), adapter, settings, Pos(src.path, line, col), *subscription
+        )
     return channels, problems, {str(name) for name in declared}

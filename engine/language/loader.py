@@ -88,6 +88,12 @@ def load_rules(
                 digest.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     templates = TemplateSet(rules_dir / "templates")
     problems += templates.problems()
+    for channel in channels.values():  # stage_changes: {template: T} (language.stage_changes)
+        if channel.stage_template is not None and channel.stage_template not in templates.names():
+            hint = did_you_mean(channel.stage_template, templates.names())
+            where = channel.pos
+            message = f"stage_changes: unknown template {channel.stage_template!r}{hint}"
+            problems.append(Problem(where.path, where.line, where.col, message))
 
     ruleset, merge_problems, refs = _merge(compiled, channels, templates, declared)
     problems += merge_problems
