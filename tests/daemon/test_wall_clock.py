@@ -91,6 +91,7 @@ def test_a_failed_delivery_waits_out_its_backoff_in_wall_time(store: Store) -> N
         # sent at the wall time the dispatcher read, in microseconds
         assert {sent[r.key].sent_at for r in waiting} == {latest}
 
+
 def test_a_timer_fires_when_wall_time_reaches_it(store: Store) -> None:
     start = LAST + 60 * US_PER_S
     with freeze_time(format_iso(start)) as frozen:
