@@ -316,3 +316,6 @@ def configure_logging() -> None:
     logging.basicConfig(level=level, handlers=[handler], force=True)
     for noisy in ("apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # A sweep or drain still running when its next second comes is skipped by design
+    # (max_instances=1, coalesce): not worth a warning a second under a backlog.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

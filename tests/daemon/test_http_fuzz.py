@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import sqlite3
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -34,6 +35,8 @@ from tests.hostile import GZIP_BOMB, RAW_BODIES, body_of, hostile_message, valid
 ROOT = Path(__file__).resolve().parents[2]
 CASES = int(os.environ.get("LEADRULES_FUZZ_HTTP_CASES", "3000"))
 CLI_CASES = int(os.environ.get("LEADRULES_FUZZ_HTTP_CLI_CASES", "300"))
+# Hypothesis prints a failing example; values nested 1,100 levels need the room.
+sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
 ROUTES = ["/v1/batch", "/v1/b", "/v1/track", "/v1/t", "/v1/page", "/v1/identify", "/v1/webhook"]
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded", ""]
 
@@ -51,11 +54,16 @@ def _stored_ids(db: Path) -> set[str]:
 
 
 def depth(value: Any) -> int:
-    level = 0
-    while isinstance(value, dict | list) and value:
-        value = next(iter(value.values())) if isinstance(value, dict) else value[0]
-        level += 1
-    return level
+    """How deeply a value nests (iterative: the values here nest past the recursion limit)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if isinstance(item, dict):
+            stack += [(v, level + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, level + 1) for v in item]
+    return deepest
 
 
 def _check_answer(response: httpx.Response, messages: list[Any], bad: int) -> bool:
