@@ -214,8 +214,9 @@ def test_gzip_bomb_and_size_limits_in_process(app_daemon: tuple[Daemon, Path]) -
 def test_generated_requests_at_a_real_daemon(tmp_path: Path) -> None:
     """The same kind of cases through `leadrules run` over HTTP: no 500, valid ones kept,
     no traceback in the daemon's log."""
-    counts = {"requests": 0, "messages": 0}
+    counts: dict[str, Any] = {"requests": 0, "messages": 0}
     sent: set[str] = set()
+    started = time.monotonic()
     with ingest_daemon(tmp_path, {"rate_limit": {"per_second": 0}}) as (daemon, _):
         client = httpx.Client(base_url=daemon.url, auth=(KEY, ""), timeout=30)
 
@@ -247,6 +248,7 @@ def test_generated_requests_at_a_real_daemon(tmp_path: Path) -> None:
             stored = {r[0] for r in conn.execute("SELECT message_id FROM event")}
     log = (tmp_path / "daemon.log").read_text()
     counts["valid_lost"] = len(sent - stored)
+    counts["seconds"] = round(time.monotonic() - started, 1)
     _report("http-cli", counts)
     assert sent <= stored
     assert "Traceback" not in log, log[:3000]
