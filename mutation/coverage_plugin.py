@@ -41,6 +41,14 @@ def pytest_runtest_protocol(item: pytest.Item) -> Iterator[None]:
     _cov.switch_context("")
 
 
+_failed: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed:
+        _failed.add(report.nodeid)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     if _cov is None or not _OUT:
         return
@@ -50,4 +58,5 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for filename in data.measured_files():
         by_line = data.contexts_by_lineno(filename)
         lines[str(Path(filename).resolve())] = {str(n): sorted(c) for n, c in by_line.items()}
-    Path(_OUT).write_text(json.dumps({"lines": lines, "durations": _durations}))
+    out = {"lines": lines, "durations": _durations, "failed": sorted(_failed)}
+    Path(_OUT).write_text(json.dumps(out))
