@@ -173,3 +173,16 @@ def test_receipt_limits_open_each_new_receipt_with_the_timers_due_by_then() -> N
     ]
     # A receipt already evaluated (the daemon after a restart) does not open again.
     assert [b for b, _, _ in receipt_limits(items[1:2], last_received=T0 + 10)] == [T0 - 5]
+
+
+def test_an_absence_check_of_a_removed_trigger_is_dropped_with_the_reason() -> None:
+    world = MemoryWorld()
+    log = Log()
+    base = rules()
+    guide = event("u", "Guide Downloaded", T0, "g")
+    driver(log, Evaluator.for_rules(base, world), world.queue).run([(guide.ts, guide, None)])
+    assert world.states["u"].triggers["guide-then-silence"].absences
+    fewer = replace(base, triggers=[t for t in base.triggers if t.id != "guide-then-silence"])
+    driver(log, Evaluator.for_rules(fewer, world), world.queue).fire_through(T0 + 40 * 24 * HOUR)
+    assert log.seen[-1] == ("dropped", "trigger 'guide-then-silence' is no longer in the rules")
+    assert not world.states["u"].triggers["guide-then-silence"].absences
