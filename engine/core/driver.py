@@ -109,22 +109,28 @@ class Driver:
     def run(self, items: Iterable[tuple[int, Event, Any]]) -> None:
         """Evaluate `(before, event, tag)` items in order; timers due before `before` fire
         first. `tag` is handed back to `on_event` untouched."""
-        heap = self.queue.heap
         on_event = self.on_event
-        evaluate = self.evaluator.on_event
-        held = self.held
+        step = self.step
         for before, event, tag in items:
-            if heap and heap[0][0] < before:
-                self.fire_before(before)
-            if held and event.message_id in held:
-                self.on_held(event)
-                continue
-            try:
-                decisions = evaluate(event)
-            except Exception as exc:
-                self.on_error(event, exc)
-                continue
-            on_event(event, decisions, tag)
+            evaluated, decisions = step(before, event)
+            if evaluated:
+                on_event(event, decisions, tag)
+
+    def step(self, before: int, event: Event) -> tuple[bool, list[Decision] | None]:
+        """Fire the timers due before `before`, then evaluate `event`: (evaluated, its
+        decisions — None for a duplicate). `evaluated` is False for an item held or one that
+        raised (handed to `on_held` / `on_error`)."""
+        heap = self.queue.heap
+        if heap and heap[0][0] < before:
+            self.fire_before(before)
+        if self.held and event.message_id in self.held:
+            self.on_held(event)
+            return False, None
+        try:
+            return True, self.evaluator.on_event(event)
+        except Exception as exc:
+            self.on_error(event, exc)
+            return False, None
 
     def fire_before(self, limit: int) -> int:
         """Fire every held timer due before `limit` (timers they schedule included)."""

@@ -1,9 +1,9 @@
 """Several rule sets over one history in one pass: each lane is an evaluator with its own
 world and timers; the events are read, parsed, ordered and de-duplicated once.
 
-The loop keeps the replay's order (engine/replay/dry_run.py): for each lane, timers due
-before an event fire before it, events at the same instant run before timers due then, and
-at the end time advances to the last event. The first lane decides duplicates (`messageId`
+Each lane has its own `Driver` (engine/core/driver.py), the loop replay and the daemon
+use: for each lane, timers due before an event fire before it, events at the same instant
+run before timers due then, and at the end time advances to the last event. The first lane decides duplicates (`messageId`
 seen before); the others follow it, so every lane sees exactly the same events.
 """
 
@@ -13,10 +13,11 @@ import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from leadrules.engine.core.driver import Driver
 from leadrules.engine.core.evaluator import Evaluator
 from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
-from leadrules.engine.core.state import Decision
+from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered
@@ -41,24 +42,19 @@ class Lane:
     # A lane that only needs some events says which (followers only; None: all of them).
     accepts: Callable[[Event], bool] | None = None
 
-    def start(self, follower: bool) -> Evaluator:
+    driver: Driver | None = None
+
+    def start(self, follower: bool) -> Driver:
         self.world = _Follower() if follower else MemoryWorld()
         self.evaluator = Evaluator(Compiled.build(self.rules), self.world, self.options)
-        return self.evaluator
+        collect = self.collect
 
-    def fire_until(self, limit: int, inclusive: bool) -> int:
-        world, evaluator, collect = self.world, self.evaluator, self.collect
-        assert evaluator is not None
-        fired = 0
-        while (due := world.next_due()) is not None and (
-            due < limit or (inclusive and due <= limit)
-        ):
-            timer = world.pop_timer()
-            fired += 1
-            decisions = evaluator.on_timer(timer)
+        def on_timer(timer: Timer, decisions: list[Decision]) -> None:
             if decisions and collect is not None:
                 collect(decisions, timer.due)
-        return fired
+
+        self.driver = Driver(self.evaluator, self.world.queue, on_timer=on_timer)
+        return self.driver
 
 
 @dataclass
@@ -109,28 +105,22 @@ def _pass(
     full_sort: bool,
 ) -> tuple[list[Lane], PassStats]:
     stats = PassStats()
-    first = lanes[0].start(follower=False).on_event
+    first = lanes[0].start(follower=False).step
     first_collect = lanes[0].collect
-    others = [
-        (lane.start(follower=True).on_event, lane.collect, lane.accepts) for lane in lanes[1:]
-    ]
-    pending = [(lane.world.timers, lane) for lane in lanes]
+    others = [(lane.start(follower=True).step, lane.collect, lane.accepts) for lane in lanes[1:]]
     last = None
     for ts, _, _, event in ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes):
-        for timers, lane in pending:
-            if timers and timers[0][0] < ts:
-                lane.fire_until(ts, inclusive=False)
-        decisions = first(event)
+        _, decisions = first(ts, event)
         if decisions is None:
             stats.duplicates += 1
             continue
         observe(event)  # before its decisions are collected: they may look at it
         if decisions and first_collect is not None:
             first_collect(decisions, ts)
-        for on_event, collect, accepts in others:
+        for step, collect, accepts in others:
             if accepts is not None and not accepts(event):
                 continue
-            decisions = on_event(event)
+            _, decisions = step(ts, event)
             if decisions and collect is not None:
                 collect(decisions, ts)
         stats.events += 1
@@ -140,5 +130,6 @@ def _pass(
     stats.last_at = last
     if last is not None:
         for lane in lanes:
-            lane.fire_until(last, inclusive=True)
+            assert lane.driver is not None
+            lane.driver.fire_through(last)
     return lanes, stats
