@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
+from leadrules.engine.core.send_windows import SendWindow
+
 # The lifecycle stages (contract "Lifecycle"), in their order along the funnel.
 Stage = Literal["lead", "mql", "sal", "sql", "customer", "recycled"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
@@ -180,6 +182,7 @@ class Channel:
     # empty: all) by a notify with this template, without a rule per stage.
     stage_template: str | None = None
     stage_filter: tuple[str, ...] = ()
+    send_window: SendWindow | None = None  # quiet hours for `send` (core.send_windows)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 from leadrules.engine.core.matching import make_matcher
 from leadrules.engine.core.predicates import Matcher, trait_predicate
 from leadrules.engine.core.ruleset import Match, RuleSet, ScoringRule, Trigger
+from leadrules.engine.core.send_windows import next_open
 from leadrules.engine.core.state import Decision, ProspectState, Timer
 from leadrules.engine.timefmt import format_at, format_iso
 
@@ -156,6 +157,12 @@ class Turn:
             record["step"] = step
         record["score"] = state.score(self.at)
         record["stage"] = state.stage
+        if action == "send" and channel is not None:
+            spec = self.rules.channels.get(channel)
+            if spec is not None and spec.send_window is not None:
+                due = next_open(spec.send_window, self.at, state.traits)
+                if due != self.at:
+                    record["deliver_at"] = format_at(due)  # quiet hours: it waits
         key = f"{self.origin}/{len(self.decisions)}"
         context = None
         if self.options.capture_context and action in ("notify", "send"):

@@ -33,11 +33,17 @@ from leadrules.engine.daemon.db_world import DbWorld, timer_from_row
 from leadrules.engine.daemon.quarantine import Failure
 from leadrules.engine.daemon.store import DecisionRow, EventRow, SetAsideRow, Store, TimerRow
 from leadrules.engine.errors import EventError
-from leadrules.engine.timefmt import format_iso
+from leadrules.engine.timefmt import format_iso, parse_timestamp
 
 log = logging.getLogger("leadrules.daemon")
 
 OnDecisions = Callable[[list[Decision], int | None], None]
+
+
+def _deliverable_at(decision: Decision, now: int) -> int:
+    """A send due in its channel's quiet hours waits for the window (`deliver_at`)."""
+    due = decision.record.get("deliver_at")
+    return max(now, parse_timestamp(due)) if isinstance(due, str) else now
 
 
 @dataclass
@@ -347,7 +353,7 @@ class Service:
                 if decision.record["action"] in ("notify", "send")
                 else "skipped",
                 "attempts": 0,
-                "next_attempt_at": now,
+                "next_attempt_at": _deliverable_at(decision, now),
                 "created_at": now,
                 "received_at": received_at,
                 "last_error": None,

@@ -1,0 +1,73 @@
+"""Send windows: a message to the prospect due in quiet hours waits for the window.
+
+A channel's window (`send_window` in config/channels.yaml) is a daily span of local hours
+and the working days, read in the prospect's time zone (the `timezone` trait, when it names
+an IANA zone) else the window's default zone. The decision keeps its time (`at`, contract
+"Decisions"); the record also says when it may be delivered (`deliver_at`), which the
+dispatcher waits for and a replay shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leadrules.engine.timefmt import US_PER_S
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    start_minute: int  # minutes after local midnight, inclusive
+    end_minute: int  # exclusive; end < start spans midnight
+    days: frozenset[int]  # 0 = Monday, the day the window opens
+    timezone: str = "UTC"
+
+
+@cache
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ValueError, KeyError, OSError):
+        return None
+
+
+def zone_for(window: SendWindow, traits: dict[str, Any]) -> ZoneInfo:
+    """The prospect's `timezone` trait when it names a known zone, else the window's."""
+    named = traits.get("timezone")
+    zone = _zone(named) if isinstance(named, str) and named else None
+    return zone or _zone(window.timezone) or ZoneInfo("UTC")
+
+
+def _open_at(window: SendWindow, local: datetime) -> bool:
+    minute = local.hour * 60 + local.minute
+    start, end = window.start_minute, window.end_minute
+    if start < end:
+        return local.weekday() in window.days and start <= minute < end
+    if minute >= start:  # spans midnight: opened today
+        return local.weekday() in window.days
+    yesterday = (local.weekday() - 1) % 7
+    return minute < end and yesterday in window.days
+
+
+def next_open(window: SendWindow, at_us: int, traits: dict[str, Any]) -> int:
+    """`at_us` when the window is open then, else the next moment it opens (microseconds)."""
+    zone = zone_for(window, traits)
+    moment = datetime.fromtimestamp(at_us / US_PER_S, UTC).astimezone(zone)
+    if _open_at(window, moment):
+        return at_us
+    day = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    for offset in range(8):
+        candidate_day = day + timedelta(days=offset)
+        if candidate_day.weekday() not in window.days:
+            continue
+        opening = candidate_day.replace(
+            hour=window.start_minute // 60, minute=window.start_minute % 60
+        )
+        if opening > moment:
+            return int(opening.astimezone(UTC).timestamp()) * US_PER_S
+    return at_us  # no working day at all: never hold a message forever
