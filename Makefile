@@ -62,7 +62,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.live --quick
 
 # Chaos soak (bench/soak.py): steady load, 20 SIGKILLs and 2 SIGTERMs of the real daemon, a
-# receiver failing 10%; about 5 minutes. SOAK_ARGS="--duration 60 --postgres" to change.
+# receiver failing 10%; about 6 minutes. SOAK_ARGS="--duration 60 --postgres" to change.
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
