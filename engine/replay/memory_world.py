@@ -44,9 +44,3 @@ class MemoryWorld:
 
     def seen(self, message_id: str) -> bool:
         return not self._seen.add(message_id)
-
-    def next_due(self) -> int | None:
-        return self.queue.next_due()
-
-    def pop_timer(self) -> Timer:
-        return self.queue.pop()

@@ -88,7 +88,7 @@ def test_an_event_at_a_timers_instant_runs_before_it_and_a_later_one_after() -> 
         event("u", "Webinar Attended", T0, "d"),
     ]
     run.run((e.ts, e, n) for n, e in enumerate(first))
-    assert world.next_due() == T0 + 4 * HOUR
+    assert world.queue.next_due() == T0 + 4 * HOUR
     at_due = event("u", "Lead Accepted", T0 + 4 * HOUR, "e")
     run.run([(at_due.ts, at_due, "at-due")])
     run.fire_through(T0 + 5 * HOUR)
