@@ -14,7 +14,8 @@ def run(turn: Turn, actions: tuple[Action, ...], rule: str) -> None:
         if kind == "notify":
             turn.emit("notify", rule, channel=action.channel, template=action.template)
         elif kind == "send":
-            if not turn.state.unsubscribed:  # a suppressed send is not a decision
+            # A suppressed send is not a decision: unsubscribed, or over the channel's cap.
+            if not turn.state.unsubscribed and sequences.send_allowed(turn, action.channel):
                 turn.emit("send", rule, channel=action.channel, template=action.template)
         elif kind == "start_sequence":
             assert action.sequence is not None

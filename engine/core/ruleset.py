@@ -183,6 +183,7 @@ class Channel:
     stage_template: str | None = None
     stage_filter: tuple[str, ...] = ()
     send_window: SendWindow | None = None  # quiet hours for `send` (core.send_windows)
+    send_cap: tuple[int, int] | None = None  # (times, per_us): sends per prospect
 
 
 @dataclass(frozen=True)

@@ -71,3 +71,20 @@ def next_open(window: SendWindow, at_us: int, traits: dict[str, Any]) -> int:
         if opening > moment:
             return int(opening.astimezone(UTC).timestamp()) * US_PER_S
     return at_us  # no working day at all: never hold a message forever
+
+
+def within_cap(
+    sends: dict[str, list[int]], channel: str, cap: tuple[int, int] | None, at: int
+) -> bool:
+    """`send_cap: {times: N, per: D}`: at most N sends through `channel` to one prospect in
+    any D (across sequences and triggers). Counts the send when it is allowed."""
+    if cap is None:
+        return True
+    times, per = cap
+    kept = [t for t in sends.get(channel, []) if t > at - per]
+    if len(kept) >= times:
+        sends[channel] = kept
+        return False
+    kept.append(at)
+    sends[channel] = kept
+    return True

@@ -7,8 +7,17 @@ step (no record) or when an `exit_when` entry matches (a `stop_sequence` record)
 
 from __future__ import annotations
 
+from leadrules.engine.core.send_windows import within_cap
 from leadrules.engine.core.state import Enrolment, Timer
 from leadrules.engine.core.turn import Turn
+
+
+def send_allowed(turn: Turn, channel: str | None) -> bool:
+    """The channel's `send_cap` (core.send_windows.within_cap) lets this send through."""
+    spec = turn.rules.channels.get(channel) if channel is not None else None
+    if spec is None or spec.send_cap is None:
+        return True
+    return within_cap(turn.state.sends, spec.name, spec.send_cap, turn.at)
 
 
 def start(turn: Turn, name: str, rule: str) -> None:
@@ -55,8 +64,8 @@ def run_steps(turn: Turn, enrolment: Enrolment) -> None:
                 )
             )
             return
-        if step.kind == "send" and state.unsubscribed:
-            continue  # contract: a suppressed send is not a decision
+        if step.kind == "send" and (state.unsubscribed or not send_allowed(turn, step.channel)):
+            continue  # contract: a suppressed send is not a decision (so is a capped one)
         turn.emit(
             step.kind,
             rule,

@@ -92,6 +92,7 @@ class ProspectState:
     inactive: int = 0  # ledger entries that no longer count (compaction trigger)
     recent: list[dict[str, Any]] = field(default_factory=list)  # newest last
     aliases: list[str] = field(default_factory=list)  # ids merged into this one
+    sends: dict[str, list[int]] = field(default_factory=dict)  # channel -> send times (caps)
     counter: int = 0
     last_at: int = 0
 

@@ -96,6 +96,7 @@ def encode(state: ProspectState) -> dict[str, Any]:
         "aliases": state.aliases,
         "counter": state.counter,
         "last_at": state.last_at,
+        "sends": state.sends,
     }
 
 
@@ -158,6 +159,7 @@ def _from_v2(data: dict[str, Any]) -> ProspectState:
         aliases=data["aliases"],
         counter=data["counter"],
         last_at=data["last_at"],
+        sends=data.get("sends", {}),  # optional: documents written before send caps
     )
 
 

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from leadrules.engine.core.ruleset import Channel, Pos
 from leadrules.engine.errors import Problem
 from leadrules.engine.language.clauses import did_you_mean
-from leadrules.engine.language.send_window_config import send_window
+from leadrules.engine.language.send_window_config import send_cap, send_window
 from leadrules.engine.language.stage_changes import stage_subscription
 from leadrules.engine.language.validation import validation_problems
 from leadrules.engine.language.yaml_source import load as load_yaml
@@ -80,10 +80,11 @@ def declared_channels(
                 )
             )
             continue
-        own = ("adapter", "stage_changes", "send_window")  # leadrules' keys, not the adapter's
+        own = ("adapter", "stage_changes", "send_window", "send_cap")  # leadrules' own keys
         settings = {k: v for k, v in spec.items() if k not in own}
         subscription = stage_subscription(src, here, spec.get("stage_changes"), problems)
         window = send_window(src, here, spec.get("send_window"), problems)
+        cap = send_cap(src, here, spec.get("send_cap"), problems)
         try:
             model = adapter_class(adapter).settings_model
         except Exception as exc:  # a plug-in that fails to import is a config problem
@@ -97,6 +98,6 @@ def declared_channels(
             problems += validation_problems(src, exc, model=model, prefix=here, noun="setting")
             continue
         channels[name] = Channel(
-            str(name), adapter, settings, Pos(src.path, line, col), *subscription, window
+            str(name), adapter, settings, Pos(src.path, line, col), *subscription, window, cap
         )
     return channels, problems, {str(name) for name in declared}

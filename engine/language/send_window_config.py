@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from leadrules.engine.core.send_windows import DAYS, SendWindow
 from leadrules.engine.errors import Problem
 from leadrules.engine.language.clauses import did_you_mean
+from leadrules.engine.language.rule_files import MAX_TIMES, _duration
 from leadrules.engine.language.yaml_source import Source
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -64,3 +65,25 @@ def send_window(
         return None
     indices = frozenset(DAYS.index(d) for d in days)
     return SendWindow(start, end % (24 * 60), indices, str(zone))
+
+
+def send_cap(
+    src: Source, here: tuple[Any, ...], value: Any, problems: list[Problem]
+) -> tuple[int, int] | None:
+    """`send_cap: {times: N, per: D}` -> (N, D in microseconds), or None."""
+    if value is None:
+        return None
+    where = (*here, "send_cap")
+    if not isinstance(value, dict) or set(value) != {"times", "per"}:
+        problems.append(src.at(where, "send_cap: {times: N, per: D}, e.g. {times: 3, per: 7d}"))
+        return None
+    times = value["times"]
+    if isinstance(times, bool) or not isinstance(times, int) or not 1 <= times <= MAX_TIMES:
+        problems.append(src.at((*where, "times"), f"times: a whole number 1 to {MAX_TIMES}"))
+        return None
+    try:
+        per = _duration(value["per"])
+    except ValueError as exc:
+        problems.append(src.at((*where, "per"), f"per: {exc}"))
+        return None
+    return times, per

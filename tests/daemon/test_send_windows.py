@@ -156,3 +156,65 @@ def test_the_dispatcher_holds_a_quiet_hours_send_until_the_window(
     clock.advance_to(_t("2026-03-05T08:00:00Z"))
     sender.drain()
     assert len(MemoryAdapter.sent("email")) == 1
+
+
+CAPPED = """
+    triggers:
+      - id: guide
+        when: {event: Guide Downloaded}
+        then:
+          - send: {channel: email, template: t}
+          - start_sequence: drip
+    sequences:
+      drip:
+        steps:
+          - wait: 1d
+          - send: {channel: email, template: t}
+          - wait: 1d
+          - send: {channel: email, template: t}
+    """
+
+
+def test_at_most_n_sends_within_d_per_prospect_across_sequences(tmp_path: Path) -> None:
+    rules_dir, config_dir = write_rules(tmp_path, CAPPED, {"t.txt": "hi"})
+    email = "  email: {adapter: console, send_cap: {times: 2, per: 7d}}"
+    (config_dir / "channels.yaml").write_text(
+        CHANNELS.replace("  email: {adapter: console}", email)
+    )
+    rules, _ = load_rules(rules_dir, config_dir)
+    events = [_guide("u1", "2026-03-02T10:00:00Z"), _guide("u1", "2026-03-10T10:00:00Z")]
+    out = io.BytesIO()
+    replay(
+        [EventFile(str(write_events(tmp_path / "e.jsonl", events)))],
+        rules,
+        out,
+        until=_t("2026-03-20T00:00:00Z"),
+    )
+    sends = [json.loads(x) for x in out.getvalue().splitlines() if b'"send"' in x]
+    # Day 0 and day 1 are sent; day 2 would be the third within 7d: no record. A week later
+    # the window has room again.
+    assert [(s["at"], s.get("step")) for s in sends] == [
+        ("2026-03-02T10:00:00Z", None),
+        ("2026-03-03T10:00:00Z", 2),
+        ("2026-03-10T10:00:00Z", None),
+        ("2026-03-11T10:00:00Z", 2),
+    ]
+
+
+def test_send_counts_survive_the_state_document() -> None:
+    from leadrules.engine.core.state import ProspectState
+    from leadrules.engine.daemon.codec import decode, encode
+
+    state = ProspectState("u1", sends={"email": [1, 2]})
+    assert decode(encode(state)).sends == {"email": [1, 2]}
+    older = {k: v for k, v in encode(state).items() if k != "sends"}
+    assert decode(older).sends == {}
+
+
+def test_check_reports_a_bad_send_cap(tmp_path: Path) -> None:
+    rules_dir, config_dir = _setup(
+        tmp_path, "  email: {adapter: console, send_cap: {times: 0, per: 7d}}"
+    )
+    with pytest.raises(RuleError) as caught:
+        load_rules(rules_dir, config_dir)
+    assert any(p.message.startswith("times: a whole number") for p in caught.value.problems)
