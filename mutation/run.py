@@ -155,22 +155,29 @@ def annotation_spans(path: Path) -> list[tuple[int, int, int, int]]:
     return spans
 
 
-def statement_lines(path: Path) -> dict[int, range]:
+def statement_lines(path: Path) -> dict[int, list[range]]:
     """For each line, the lines of the smallest simple statement (or compound header)
-    holding it: what coverage may have recorded for a change on that line."""
-    best: dict[int, range] = {}
-    for node in ast.walk(ast.parse(path.read_text())):
-        if not isinstance(node, ast.stmt):
-            continue
-        end = node.end_lineno or node.lineno
-        body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-            end = body[0].lineno - 1  # a compound statement: its header only
-        span = range(node.lineno, max(end, node.lineno) + 1)
-        for line in span:
-            if line not in best or len(span) < len(best[line]):
-                best[line] = span
-    return best
+    holding it, then those of the compound statements around it: what coverage may have
+    recorded for a change on that line. (A `continue` or `pass` may leave no line event of
+    its own; the header of the `if` or loop around it was executed by the same tests.)"""
+    spans: dict[int, list[range]] = {}
+
+    def visit(node: ast.AST, outer: list[range]) -> None:
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, ast.stmt):
+                visit(child, outer)
+                continue
+            end = child.end_lineno or child.lineno
+            body = getattr(child, "body", None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                end = body[0].lineno - 1  # a compound statement: its header only
+            span = range(child.lineno, max(end, child.lineno) + 1)
+            for line in span:
+                spans[line] = [span, *outer]
+            visit(child, [span, *outer][:3])
+
+    visit(ast.parse(path.read_text()), [])
+    return spans
 
 
 def load_equivalents() -> set[tuple[str, int, str]]:
@@ -211,7 +218,7 @@ class Runner:
         self.all_tests = sorted(durations, key=durations.__getitem__)
         base = trees[0][0]
         self.base = base
-        self.stmt_lines: dict[str, dict[int, range]] = {}
+        self.stmt_lines: dict[str, dict[int, list[range]]] = {}
         self.annotations: dict[str, list[tuple[int, int, int, int]]] = {}
         self.module_tests: dict[str, set[str]] = {}
         self.servers: dict[Path, subprocess.Popen[str]] = {}
@@ -237,11 +244,14 @@ class Runner:
         wanted: set[str] = set()
         executed = False
         for line in range(spec.start_pos[0], spec.end_pos[0] + 1):
-            for covered in self.stmt_lines[key].get(line, range(line, line + 1)):
-                tests = by_line.get(str(covered))
-                if tests is not None:
-                    executed = True
-                    wanted.update(tests)
+            for span in self.stmt_lines[key].get(line, [range(line, line + 1)]):
+                for covered in span:
+                    tests = by_line.get(str(covered))
+                    if tests is not None:
+                        executed = True
+                        wanted.update(tests)
+                if executed:
+                    break  # the innermost statement with a record
         if not executed or not wanted:
             return None  # no (passing) test executes it
         if "" in wanted:
