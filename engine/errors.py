@@ -47,6 +47,16 @@ class EventError(LeadrulesError):
         super().__init__(f"{field}: {message}")
 
 
+class PatternTimeout(LeadrulesError):
+    """A `matches` search ran past its time bound. The item being evaluated is not decided
+    as "no match" (that answer would depend on the machine's load, and a replay of the same
+    events could decide otherwise): the daemon sets it aside, a replay stops, both naming it."""
+
+    def __init__(self, pattern: str, seconds: float) -> None:
+        self.pattern = pattern
+        super().__init__(f"`matches: {pattern!r}` took longer than {seconds:g} s on one value")
+
+
 class DeliveryError(LeadrulesError):
     """An adapter could not deliver a message. `retryable` tells the dispatcher what to do."""
 

@@ -8,8 +8,10 @@ Semantics (contract "Matching: `when`", plus the decisions written in docs/rules
 - `glob` is `fnmatch.fnmatchcase` (so `*` also matches `/`), `matches` is `re.search`;
   it runs on the `regex` module (compatible with `re` for every pattern `check` accepts),
   because that one can stop a search: a search that takes longer than `REGEX_TIMEOUT_S`
-  counts as no match and is counted (`regex_timeouts()`), so one pathological pattern or
-  value cannot stall a replay or the daemon;
+  is counted (`regex_timeouts()`) and raises `PatternTimeout`, so one pathological pattern
+  or value cannot stall a replay or the daemon — and is never silently read as "no match",
+  which would make a decision depend on the machine's load (the daemon sets the item aside,
+  a replay stops, naming it). `check` refuses the patterns known to backtrack badly;
 - `contains` is a substring test on strings and a membership test on lists.
 """
 
@@ -24,6 +26,7 @@ from typing import Any
 import regex
 
 from leadrules.engine.core.ruleset import FieldCond, Op
+from leadrules.engine.errors import PatternTimeout
 
 MISSING: Any = object()
 _NUMBER = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
@@ -59,7 +62,7 @@ def as_number(value: Any) -> float | int | None:
     return None
 
 
-REGEX_TIMEOUT_S = 0.05
+REGEX_TIMEOUT_S = 1.0
 _timeouts = [0]
 
 
@@ -83,7 +86,7 @@ def _searcher(pattern: str) -> Predicate:
             return search(value, timeout=REGEX_TIMEOUT_S) is not None
         except TimeoutError:
             _timeouts[0] += 1
-            return False
+            raise PatternTimeout(pattern, REGEX_TIMEOUT_S) from None
 
     return found
 

@@ -230,7 +230,8 @@ def _run(
 
     def on_error(item: Event | Timer, exc: BaseException) -> None:
         what = f"message {item.message_id!r}" if isinstance(item, Event) else f"timer {item.key}"
-        raise LeadrulesError(f"evaluating {what} failed: {exc!r}") from exc
+        cause = str(exc) if isinstance(exc, LeadrulesError) else repr(exc)
+        raise LeadrulesError(f"evaluating {what} failed: {cause}") from exc
 
     driver = Driver(evaluator, world.queue, on_event=on_event, on_timer=on_timer, on_error=on_error)
     end_hint: int | None = None

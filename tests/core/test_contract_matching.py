@@ -12,6 +12,7 @@ from leadrules.engine.core.conditions import regex_timeouts
 from leadrules.engine.core.events import normalize
 from leadrules.engine.core.matching import PythonMatcher, make_matcher
 from leadrules.engine.core.ruleset import FieldCond, Match, Op
+from leadrules.engine.errors import PatternTimeout
 from tests.scenario import at, identify, page, pick, run, track
 
 
@@ -384,10 +385,11 @@ def test_matching_identify_traits_take_part_in_trait_clauses(tmp_path: Path) -> 
     assert pick(run(tmp_path, rules, events), "score") == [(7,)]
 
 
-def test_matching_a_search_stopped_by_its_time_bound_matches_nothing_and_is_counted() -> None:
+def test_matching_a_search_stopped_by_its_time_bound_is_an_error_not_a_silent_no_match() -> None:
     slow = where("s", ("matches", "(a|aa)+$"))
     before = regex_timeouts()
-    assert holds(slow, {"s": "a" * 40 + "b"}) is False
+    with pytest.raises(PatternTimeout):
+        holds(slow, {"s": "a" * 5000 + "b"})
     assert regex_timeouts() == before + 1
     assert holds(slow, {"s": "aaa"}) is True
     assert regex_timeouts() == before + 1

@@ -14,6 +14,7 @@ import pytest
 
 from leadrules.engine.core.conditions import compile_op, regex_timeouts
 from leadrules.engine.core.ruleset import Op
+from leadrules.engine.errors import PatternTimeout
 from leadrules.engine.language.loader import check, load_rules
 from leadrules.engine.language.templates import TEMPLATE_VARIABLES
 from leadrules.engine.language.yaml_source import MAX_ALIAS_COPIES
@@ -203,48 +204,62 @@ def test_patterns_with_a_separator_or_no_nesting_pass(project: Path, pattern: st
     assert problems(text) == []
 
 
-def test_a_search_that_runs_too_long_is_no_match_and_counted() -> None:
+def test_a_search_that_runs_too_long_raises_and_is_counted() -> None:
     before = regex_timeouts()
     slow = compile_op(Op("matches", "(a|aa)+$"))
-    assert slow("a" * 5000 + "!") is False
+    with pytest.raises(PatternTimeout) as caught:
+        slow("a" * 5000 + "!")
+    assert "(a|aa)+$" in str(caught.value)
     assert regex_timeouts() == before + 1
     assert slow("aaaa") is True  # the same pattern still matches what it should
     assert regex_timeouts() == before + 1
 
 
-def test_replay_of_a_pathological_path_finishes(tmp_path: Path) -> None:
-    """`(a|aa)+$` passes check (the timeout, not check, bounds it); one page view whose path
-    is `/aaa…a!` must not stall the replay, and a path that matches still scores."""
+def _replay(cwd: Path, *extra: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "leadrules.engine.cli", *extra],
+        cwd=cwd, capture_output=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120,
+        check=False,
+    )  # fmt: skip
+
+
+def _pathological_project(tmp_path: Path, paths: list[str]) -> None:
     (tmp_path / "rules" / "templates").mkdir(parents=True)
     (tmp_path / "config").mkdir()
     (tmp_path / "rules" / "r.yaml").write_text(
         'scoring:\n  rules:\n    - {id: p, when: {page: {path: {matches: "/(a|aa)+$"}}}, points: 5}\n'
     )
     events = [
-        {"type": "page", "userId": "u1", "messageId": "m1", "timestamp": "2026-03-01T10:00:00Z",
-         "properties": {"path": "/" + "a" * 30 + "!"}},
-        {"type": "page", "userId": "u2", "messageId": "m2", "timestamp": "2026-03-01T10:00:01Z",
-         "properties": {"path": "/" + "a" * 30}},
+        {"type": "page", "userId": f"u{i}", "messageId": f"m{i}",
+         "timestamp": f"2026-03-01T10:00:0{i}Z", "properties": {"path": path}}
+        for i, path in enumerate(paths, start=1)
     ]  # fmt: skip
     (tmp_path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [sys.executable, "-m", "leadrules.engine.cli", "replay", "events.jsonl", "--quiet",
-         "--until", "2026-03-02T00:00:00Z"],
-        cwd=tmp_path, capture_output=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+
+
+def test_replay_with_a_badly_backtracking_pattern_decides_what_it_can(tmp_path: Path) -> None:
+    """`(a|aa)+$` passes check; a near miss short enough to search in time is no match, and a
+    path that matches still scores."""
+    _pathological_project(tmp_path, ["/" + "a" * 16 + "!", "/" + "a" * 30])
+    done = _replay(tmp_path, "replay", "events.jsonl", "--quiet", "--until", "2026-03-02T00:00:00Z")
     assert done.returncode == 0, done.stderr.decode()
-    explained = subprocess.run(
-        [sys.executable, "-m", "leadrules.engine.cli", "explain", "u2", "events.jsonl", "--json"],
-        cwd=tmp_path, capture_output=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
-    assert explained.returncode == 0, explained.stderr.decode()
+    explained = _replay(tmp_path, "explain", "u2", "events.jsonl", "--json")
     assert json.loads(explained.stdout)["score"] == 5
-    loser = subprocess.run(
-        [sys.executable, "-m", "leadrules.engine.cli", "explain", "u1", "events.jsonl", "--json"],
-        cwd=tmp_path, capture_output=True, env=env, timeout=120, check=False,
-    )  # fmt: skip
+    loser = _replay(tmp_path, "explain", "u1", "events.jsonl", "--json")
     assert json.loads(loser.stdout)["score"] == 0
+
+
+def test_replay_stops_on_a_search_past_its_bound_naming_the_message_and_pattern(
+    tmp_path: Path,
+) -> None:
+    """A search that would run for ages is stopped at the bound and the replay says which
+    message and pattern, instead of guessing "no match" (which would depend on load)."""
+    _pathological_project(tmp_path, ["/" + "a" * 30, "/" + "a" * 5000 + "!"])
+    done = _replay(tmp_path, "replay", "events.jsonl", "--quiet", "--until", "2026-03-02T00:00:00Z")
+    err = done.stderr.decode()
+    assert done.returncode != 0
+    assert "m2" in err and "(a|aa)+$" in err, err
+    assert "Traceback" not in err
 
 
 def test_check_in_a_subprocess_prints_positions_not_tracebacks(project: Path) -> None:
