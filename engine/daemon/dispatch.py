@@ -120,10 +120,13 @@ class Dispatcher:
         record = orjson.loads(row.record)
         context: dict[str, Any] = orjson.loads(row.context) if row.context else {}
         template = record.get("template")
-        subject, body = None, ""
+        subject, body, html = None, "", None
         if template is not None and template in self.templates.names():
             try:
                 subject, body = self.templates.render(template, context)
+                # The HTML part (e-mail) from the template itself, every value escaped before
+                # the Markdown is rendered, so a filter's output cannot become markup either.
+                html = self.templates.render_html(template, context)
             except Exception as exc:  # a template error is the message's, not the daemon's
                 raise DeliveryError(
                     f"template {template!r} failed: {exc}", retryable=False
@@ -143,6 +146,7 @@ class Dispatcher:
             record=record,
             subject=subject,
             text=body,
+            html=html,
             to=email if audience == "prospect" else None,
             context=context,
         )

@@ -23,6 +23,7 @@ TEMPLATE = """Subject: Welcome, {{ traits.name }}
 Hi **{{ traits.name }}**, thanks for visiting.
 
 - your company: {{ traits.company }}
+- shouted: {{ traits.company | upper }}
 - [Book a demo](https://example.com/demo)
 """
 HOSTILE = {
@@ -116,6 +117,7 @@ def test_a_message_from_the_dispatcher_keeps_prospect_data_as_text(
         created_at=0,
     )
     message = dispatcher.message(row)
+    assert message.html is not None  # the dispatcher renders the HTML part from the template
     adapter(smtp).send(message)
     ((_, recipients, email),) = smtp.messages
     assert recipients == ["ann@acme.example"]
@@ -123,4 +125,6 @@ def test_a_message_from_the_dispatcher_keeps_prospect_data_as_text(
     assert "<strong>" in html and '<a href="https://example.com/demo">' in html
     for made in ("<b>", "<script", "<img", 'phish.example"', "<em>urgent", "<strong>urgent"):
         assert made not in html, made
+    # a value changed by a filter is escaped too: no link made from the upper-cased trait
+    assert 'PHISH.EXAMPLE"' not in html and "[CLICK HERE](HTTPS://PHISH.EXAMPLE)" in html
     assert "[click here](https://phish.example)" in html and "**urgent**" in html
