@@ -67,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--strict", action="store_true", help="stop at the first rejected line")
     replay.add_argument("--quiet", action="store_true", help="no summary on stderr")
     replay.add_argument(
+        "--workers",
+        type=_workers,
+        default=0,
+        metavar="N",
+        help="processes evaluating prospects (default: every core); the output is the same "
+        "for any N. --order received, --strict and --render run in one process",
+    )
+    replay.add_argument(
         "--render",
         action="store_true",
         help="render every notify and send with its template (on stderr); exit 1 if one fails",
@@ -211,6 +219,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from leadrules.engine.replay import report_command
 
+    if args.files and getattr(args, "shadow", False):
+        return _shadow_report(args, args.files[0])
     if args.files:
         return report_command.main(args)
     from leadrules.engine.clock import WallClock
@@ -219,8 +229,24 @@ def cmd_report(args: argparse.Namespace) -> int:
     with tempfile.NamedTemporaryFile(prefix="leadrules-log-", suffix=".jsonl") as log:
         Service(_store(args), _load(args), WallClock()).export(log)  # the daemon's event log
         log.flush()
+        if getattr(args, "shadow", False):
+            return _shadow_report(args, log.name)
         args.files = [log.name]
         return report_command.main(args)
+
+
+def _shadow_report(args: argparse.Namespace, log: str) -> int:
+    """`report --shadow`: the shadow rule set's "would have" decisions against live."""
+    from leadrules.engine.language.settings import load_settings
+    from leadrules.engine.replay.shadow import render, shadow_diff
+
+    directory = load_settings(Path(args.config)).shadow
+    if directory is None:
+        raise LeadrulesError("no shadow rule set: set `shadow: DIR` in config/leadrules.yaml")
+    live = _load(args)
+    shadow = _load(argparse.Namespace(rules=directory, config=args.config))
+    print(render(shadow_diff(log, live, shadow)))
+    return EXIT_OK
 
 
 def cmd_test(args: argparse.Namespace) -> int:
@@ -281,6 +307,22 @@ def _load(args: argparse.Namespace) -> Any:
     return rules
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 255, got {text!r}")
+    return value
+
+
+def _default_workers() -> int:
+    from leadrules.engine.replay.workers import default_workers
+
+    return min(default_workers(), 255)
+
+
 def _sources(files: list[str]) -> list[Any]:
     from leadrules.engine.replay.sources import EventFile
 
@@ -305,20 +347,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     renderer = _renderer(args) if args.render else None
     try:
-        with Progress(sources, enabled=not args.quiet) as progress:
-            result = replay(
-                sources,
-                rules,
-                out,
-                options=None if renderer is None else renderer.options,
-                on_decisions=renderer,
-                until=args.until,
-                matcher=args.matcher,
-                strict=args.strict,
-                on_reject=on_reject,
-                on_bytes=progress.advance,
-                order=args.order,
-            )
+        workers = args.workers or _default_workers()
+        parallel = workers > 1 and args.order == "timestamp" and not args.strict and not renderer
+        with Progress(sources, enabled=not args.quiet, passes=2 if parallel else 1) as progress:
+            if parallel:
+                from leadrules.engine.replay.workers import replay_workers
+
+                result = replay_workers(
+                    sources,
+                    rules,
+                    out,
+                    workers=workers,
+                    until=args.until,
+                    matcher=args.matcher,
+                    on_reject=on_reject,
+                    on_bytes=progress.advance,
+                )
+            else:
+                result = replay(
+                    sources,
+                    rules,
+                    out,
+                    options=None if renderer is None else renderer.options,
+                    on_decisions=renderer,
+                    until=args.until,
+                    matcher=args.matcher,
+                    strict=args.strict,
+                    on_reject=on_reject,
+                    on_bytes=progress.advance,
+                    order=args.order,
+                )
     except StrictStop as stop:
         print(f"rejected: {stop.rejected}", file=sys.stderr)
         print("stopped at the first rejected line (--strict)", file=sys.stderr)

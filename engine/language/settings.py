@@ -86,6 +86,8 @@ class Settings(BaseModel):
     database_url: str = "sqlite:///var/leadrules.db"
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
+    # A candidate rule directory run beside the live one, never delivered (replay.shadow).
+    shadow: str | None = None
 
     def resolved_write_keys(self) -> list[str]:
         """Write keys with `${VAR}` read from the environment; unset variables give none."""

@@ -34,6 +34,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write the figures as JSON (- for stdout)")
     parser.add_argument("--html", metavar="FILE", help="write a self-contained HTML report")
     parser.add_argument("--quiet", action="store_true", help="no tables on the terminal")
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="what the shadow rule set (shadow: in config/leadrules.yaml) would have decided",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
