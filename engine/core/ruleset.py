@@ -167,6 +167,7 @@ class Lifecycle:
     on_reject: tuple[Action, ...] = ()
     default_reject_reason: str | None = None  # on_reject.default_reason
     deal_lost_stage: Stage | None = None  # None: Deal Lost changes no stage (contract)
+    sla_business_hours: SendWindow | None = None  # sla.business_hours: count only these
 
 
 @dataclass(frozen=True)

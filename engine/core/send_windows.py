@@ -88,3 +88,28 @@ def within_cap(
     kept.append(at)
     sends[channel] = kept
     return True
+
+
+def add_business_time(window: SendWindow, start_us: int, duration_us: int) -> int:
+    """`start_us` plus `duration_us` counted inside the window only (business hours, in the
+    window's zone): a 4h SLA from Friday 16:00 with 09:00-17:00 ends Monday 12:00. The
+    window does not cross midnight (the language refuses that for business hours)."""
+    zone = zone_for(window, {})
+    at, remaining = start_us, duration_us
+    for _ in range(100_000):  # a 100-year SLA stays bounded
+        at = next_open(window, at, {})
+        local = datetime.fromtimestamp(at / US_PER_S, UTC).astimezone(zone)
+        closing = local.replace(
+            hour=window.end_minute // 60 % 24,
+            minute=window.end_minute % 60,
+            second=0,
+            microsecond=0,
+        )
+        if window.end_minute >= 24 * 60 or closing <= local:
+            closing = (local + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
+        span_end = int(closing.astimezone(UTC).timestamp()) * US_PER_S
+        if remaining <= span_end - at:
+            return at + remaining
+        remaining -= span_end - at
+        at = span_end
+    return at

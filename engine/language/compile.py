@@ -31,6 +31,7 @@ from leadrules.engine.language.rule_files import (
     SequenceModel,
     TriggerModel,
 )
+from leadrules.engine.language.send_window_config import business_hours
 from leadrules.engine.language.state_clauses import any_event, state_conditions
 from leadrules.engine.language.validation import validation_problems
 from leadrules.engine.language.yaml_source import Source
@@ -187,6 +188,9 @@ class _Compiler:
             self.actions(("lifecycle", "on_reject", "then"), reject.get("then")),
             reject.get("default_reason"),
             data.get("deal_lost_stage"),
+            business_hours(
+                self.src, ("lifecycle", "sla"), sla.get("business_hours"), self.problems
+            ),
         )
 
     def sequences(self, items: dict[str, Any]) -> None:

@@ -136,8 +136,19 @@ class ScoringModel(Strict):
     rules: list[ScoringRuleModel] = Field(default_factory=list)
 
 
+class BusinessHours(Strict):
+    hours: str = Field(description='Local working hours, "HH:MM-HH:MM", e.g. "09:00-17:00"')
+    days: list[str] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], description="Working days"
+    )
+    timezone: str = Field("UTC", description="An IANA time zone, e.g. Europe/Berlin")
+
+
 class Sla(Strict):
     accept_within: Duration
+    business_hours: BusinessHours | None = Field(
+        None, description="Count accept_within in these working hours only"
+    )
     on_breach: list[ActionModel] = Field(default_factory=list)
 
 

@@ -24,14 +24,19 @@ _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 def send_window(
-    src: Source, here: tuple[Any, ...], value: Any, problems: list[Problem]
+    src: Source,
+    here: tuple[Any, ...],
+    value: Any,
+    problems: list[Problem],
+    *,
+    key: str = "send_window",
 ) -> SendWindow | None:
     """The channel's `send_window`, or None (absent or invalid: each problem positioned)."""
     if value is None:
         return None
-    where = (*here, "send_window")
+    where = (*here, key)
     if not isinstance(value, dict):
-        problems.append(src.at(where, "send_window: a mapping of hours, days, timezone"))
+        problems.append(src.at(where, f"{key}: a mapping of hours, days, timezone"))
         return None
     before = len(problems)
     for key in value:
@@ -87,3 +92,16 @@ def send_cap(
         problems.append(src.at((*where, "per"), f"per: {exc}"))
         return None
     return times, per
+
+
+def business_hours(
+    src: Source, here: tuple[Any, ...], value: Any, problems: list[Problem]
+) -> SendWindow | None:
+    """`sla.business_hours` (same keys as a send window; the span may not cross midnight)."""
+    if value is None:
+        return None
+    window = send_window(src, here, value, problems, key="business_hours")
+    if window is not None and window.end_minute and window.end_minute < window.start_minute:
+        problems.append(src.at((*here, "business_hours", "hours"), "hours: may not cross midnight"))
+        return None
+    return window

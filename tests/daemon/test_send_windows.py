@@ -218,3 +218,47 @@ def test_check_reports_a_bad_send_cap(tmp_path: Path) -> None:
     with pytest.raises(RuleError) as caught:
         load_rules(rules_dir, config_dir)
     assert any(p.message.startswith("times: a whole number") for p in caught.value.problems)
+
+
+def test_sla_clocks_may_count_business_hours_only(tmp_path: Path) -> None:
+    rules_text = """
+        scoring:
+          rules:
+            - {id: demo, when: {event: Demo Requested}, points: 100}
+        lifecycle:
+          mql_threshold: 80
+          sla:
+            accept_within: 4h
+            business_hours: {hours: "09:00-17:00", timezone: Europe/Berlin}
+            on_breach:
+              - notify: {channel: sales-managers, template: t}
+        """
+    rules_dir, config_dir = write_rules(tmp_path, rules_text, {"t.txt": "late"})
+    rules, _ = load_rules(rules_dir, config_dir)
+    events = [  # Friday 16:00 Berlin: 1h on Friday, 3h on Monday from 09:00
+        {
+            "type": "track",
+            "userId": "u1",
+            "event": "Demo Requested",
+            "timestamp": "2026-03-06T15:00:00Z",
+        }
+    ]
+    out = io.BytesIO()
+    source = EventFile(str(write_events(tmp_path / "e.jsonl", events)))
+    replay([source], rules, out, until=_t("2026-03-20T00:00:00Z"))
+    breaches = [json.loads(x) for x in out.getvalue().splitlines() if b"lifecycle.sla" in x]
+    assert [b["at"] for b in breaches] == ["2026-03-09T11:00:00Z"]  # Monday 12:00 Berlin
+
+
+def test_business_hours_may_not_cross_midnight(tmp_path: Path) -> None:
+    rules_text = """
+        lifecycle:
+          mql_threshold: 80
+          sla:
+            accept_within: 4h
+            business_hours: {hours: "22:00-06:00"}
+        """
+    rules_dir, config_dir = write_rules(tmp_path, rules_text)
+    with pytest.raises(RuleError) as caught:
+        load_rules(rules_dir, config_dir)
+    assert [p.message for p in caught.value.problems] == ["hours: may not cross midnight"]
