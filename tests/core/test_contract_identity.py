@@ -462,3 +462,30 @@ def test_identity_the_further_along_stage_wins_for_every_pair_of_stages(
     records = run(tmp_path, STAGES + PING, events)
     assert records[-1]["rule"] == "ping"
     assert records[-1]["stage"] == higher
+
+
+def test_identity_later_negative_expiries_of_the_anonymous_id_are_checked_too(
+    tmp_path: Path,
+) -> None:
+    rules = """
+    scoring:
+      rules:
+        - {id: small, when: {event: Small}, points: -10, expires_after: 1d}
+        - {id: churn, when: {event: Churn Risk}, points: -40, expires_after: 3d}
+        - {id: demo, when: {event: Demo}, points: 85}
+    lifecycle:
+      mql_threshold: 80
+      on_mql:
+        - notify: {channel: sales, template: new-mql}
+    """
+    events = [
+        track("anon-1", at(0), "Small", anonymous=True),
+        track("anon-1", at(0), "Churn Risk", anonymous=True),
+        identify("u1", at(0, 1), "anon-1"),
+        track("u1", at(0, 2), "Demo"),  # 35; 45 after 1d; 85 after 3d
+    ]
+    records = run(tmp_path, rules, events, until=at(10))
+    assert pick(records, "at", "action", "score") == [
+        (at(3), "set_stage", 85),
+        (at(3), "notify", 85),
+    ]

@@ -449,10 +449,16 @@ def test_scoring_a_late_event_counts_against_the_limit_of_every_window_holding_i
     ping = received(track("u1", at(hours=70), "Ping"), at(hours=70))
     # less than a day late each (docs/rules.md, "Late events"): 25h lies in no window with
     # another award; 26h is exactly a day before 50h, so in its window; 30h as well
-    for late_hour, score in [(25, 30), (26, 20), (30, 20)]:
+    cases = [(25, 30), (26, 20), (30, 20)]
+    for late_hour, score in cases:
         late = received(track("u1", at(hours=late_hour), "Visit"), at(hours=51))
         replayed = Replayed(tmp_path / str(late_hour), rules, [*base, late, ping], order="received")
         assert pick(replayed.records, "score") == [(score,)], late_hour
+    # twice a day: the late visit at 30h shares the window ending at 50h with one award only
+    twice = rules.replace("times: 1", "times: 2")
+    late = received(track("u1", at(hours=30), "Visit"), at(hours=51))
+    replayed = Replayed(tmp_path / "twice", twice, [*base, late, ping], order="received")
+    assert pick(replayed.records, "score") == [(30,)]
 
 
 def test_scoring_a_reason_keeps_the_useful_properties_of_its_event_bounded(
@@ -480,7 +486,10 @@ def test_scoring_a_reason_keeps_the_useful_properties_of_its_event_bounded(
         ),
         track("u1", at(0, 1), "Ping"),
     ]
-    reason = Replayed(tmp_path, rules, events).explain("u1", at(1))["contributions"][0]["event"]
+    events.insert(1, track("u1", at(0, 0, 30), "Video Watched", title="E" * 200))
+    report = Replayed(tmp_path, rules, events).explain("u1", at(1))
+    reason, exact = (c["event"] for c in report["contributions"])
+    assert exact["title"] == "E" * 200  # at the bound: kept whole
     assert reason["title"] == "T" * 199 + "…"
     assert reason["category"] == "case-study"
     assert "extra" not in reason and "seconds" not in reason and "path" not in reason
