@@ -454,10 +454,13 @@ def test_scoring_a_late_event_counts_against_the_limit_of_every_window_holding_i
         late = received(track("u1", at(hours=late_hour), "Visit"), at(hours=51))
         replayed = Replayed(tmp_path / str(late_hour), rules, [*base, late, ping], order="received")
         assert pick(replayed.records, "score") == [(score,)], late_hour
-    # twice a day: the late visit at 30h shares the window ending at 50h with one award only
+    # twice a day: the late visit at 30h shares its window with 20h, and the one ending at
+    # 50h with that award only
     twice = rules.replace("times: 1", "times: 2")
     late = received(track("u1", at(hours=30), "Visit"), at(hours=51))
-    replayed = Replayed(tmp_path / "twice", twice, [*base, late, ping], order="received")
+    earlier = received(track("u1", at(hours=20), "Visit"), at(hours=20))
+    events = [earlier, base[1], late, ping]
+    replayed = Replayed(tmp_path / "twice", twice, events, order="received")
     assert pick(replayed.records, "score") == [(30,)]
 
 
