@@ -254,3 +254,16 @@ def test_lifecycle_no_threshold_means_no_mql(tmp_path: Path) -> None:
     """
     events = [page("u1", at(0)), track("u1", at(0, 1), "Lead Accepted")]
     assert run(tmp_path, rules, events) == []
+
+
+def test_lifecycle_the_sla_deadline_is_that_of_the_latest_mql(tmp_path: Path) -> None:
+    events = [
+        page("u1", at(0)),
+        page("u1", at(0, 1)),  # mql at 1h
+        track("u1", at(0, 2), "Lead Rejected", reason="timing"),
+        track("u1", at(0, 3), "Bounce"),
+        page("u1", at(0, 5)),  # mql again at 5h
+    ]
+    contexts = Replayed(tmp_path, RULES, events).contexts
+    on_mql = [c["sla_deadline"] for c in contexts if c["rule"] == "lifecycle.mql"]
+    assert on_mql == [at(0, 5), at(0, 9)]
