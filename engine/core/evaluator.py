@@ -12,7 +12,7 @@ timestamp order the two are always equal (docs/rules.md, "Late events").
 
 from __future__ import annotations
 
-from leadrules.engine.core import identity, lifecycle, scoring, sequences, triggers
+from leadrules.engine.core import accounts, identity, lifecycle, scoring, sequences, triggers
 from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import RECENT_EVENTS, Decision, ProspectState, Timer
@@ -58,6 +58,8 @@ class Evaluator:
             if before is None:
                 before = state.score(now)
             traits_changed = self._set_traits(state, event) or traits_changed
+        if kind == "group":
+            accounts.attach(state, event)
         if traits_changed:
             scoring.refresh_fit(turn, event)
         described = scoring.describe_event(event)

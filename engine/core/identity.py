@@ -35,6 +35,8 @@ def merge(into: ProspectState, src: ProspectState) -> None:
         heapq.heappush(into.expiring, item)
     for rule, times in src.awards.items():
         into.awards[rule] = sorted(into.awards.get(rule, []) + times)
+    if into.account is None:
+        into.account, into.account_traits = src.account, src.account_traits
     for channel, times in src.sends.items():
         into.sends[channel] = sorted(into.sends.get(channel, []) + times)
     for trigger_id, theirs in src.triggers.items():

@@ -93,6 +93,8 @@ class ProspectState:
     recent: list[dict[str, Any]] = field(default_factory=list)  # newest last
     aliases: list[str] = field(default_factory=list)  # ids merged into this one
     sends: dict[str, list[int]] = field(default_factory=dict)  # channel -> send times (caps)
+    account: str | None = None  # groupId of the latest `group` (core.accounts)
+    account_traits: dict[str, Any] = field(default_factory=dict)
     counter: int = 0
     last_at: int = 0
 

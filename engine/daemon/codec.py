@@ -97,6 +97,8 @@ def encode(state: ProspectState) -> dict[str, Any]:
         "counter": state.counter,
         "last_at": state.last_at,
         "sends": state.sends,
+        "account": state.account,
+        "account_traits": state.account_traits,
     }
 
 
@@ -160,6 +162,8 @@ def _from_v2(data: dict[str, Any]) -> ProspectState:
         counter=data["counter"],
         last_at=data["last_at"],
         sends=data.get("sends", {}),  # optional: documents written before send caps
+        account=data.get("account"),  # optional: documents written before accounts
+        account_traits=data.get("account_traits", {}),
     )
 
 

@@ -69,6 +69,8 @@ def explain_prospect(
         "unsubscribed": state.unsubscribed,
         "reject_reason": state.reject_reason,
         "traits": state.traits,
+        "account": state.account,
+        "account_traits": state.account_traits,
         "contributions": contributions,
         "history": [
             {"at": format_iso(h.at), "stage": h.stage, "rule": h.rule, "reason": h.reason}
