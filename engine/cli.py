@@ -317,9 +317,12 @@ def _workers(text: str) -> int:
     return value
 
 
-def _default_workers() -> int:
-    from leadrules.engine.replay.workers import default_workers
+def _default_workers(sources: list[Any]) -> int:
+    """Every core, for input large enough to repay starting the workers (see docs/scale.md)."""
+    from leadrules.engine.replay.workers import PARALLEL_BYTES, default_workers
 
+    if sum(s.size() for s in sources) < PARALLEL_BYTES:
+        return 1
     return min(default_workers(), 255)
 
 
@@ -347,7 +350,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     renderer = _renderer(args) if args.render else None
     try:
-        workers = args.workers or _default_workers()
+        workers = args.workers or _default_workers(sources)
         parallel = workers > 1 and args.order == "timestamp" and not args.strict and not renderer
         with Progress(sources, enabled=not args.quiet, passes=2 if parallel else 1) as progress:
             if parallel:

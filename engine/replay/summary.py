@@ -18,11 +18,13 @@ from leadrules.engine.timefmt import format_at
 class Progress:
     """A byte-based progress bar over the input files; silent when not on a terminal."""
 
-    def __init__(self, sources: list[Any], *, enabled: bool = True) -> None:
+    def __init__(self, sources: list[Any], *, enabled: bool = True, passes: int = 1) -> None:
+        """`passes`: how many times the input is read (a replay on several workers reads it
+        once to partition it, then the workers read it between them)."""
         self._bar: RichProgress | None = None
         self._task: Any = None
         if enabled and sys.stderr.isatty():
-            total = sum(s.size() for s in sources)
+            total = sum(s.size() for s in sources) * passes
             self._bar = RichProgress(
                 "[progress.description]{task.description}",
                 BarColumn(),
