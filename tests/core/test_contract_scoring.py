@@ -462,6 +462,9 @@ def test_scoring_a_late_event_counts_against_the_limit_of_every_window_holding_i
     events = [earlier, base[1], late, ping]
     replayed = Replayed(tmp_path / "twice", twice, events, order="received")
     assert pick(replayed.records, "score") == [(30,)]
+    # once a day: 20h is kept (older than a day before 50h, not two), and blocks 30h
+    replayed = Replayed(tmp_path / "once", rules, events, order="received")
+    assert pick(replayed.records, "score") == [(20,)]
 
 
 def test_scoring_a_reason_keeps_the_useful_properties_of_its_event_bounded(
