@@ -160,7 +160,7 @@ def test_scoring_each_reason_carries_the_event_name_and_page(tmp_path: Path) -> 
     """
         + PING
     )
-    visit = page("u1", at(0), "/pricing", name="Pricing")
+    visit = page("u1", at(0), "/pricing", name="Pricing", properties={"name": "not this"})
     demo = track("u1", at(1), "Demo Requested", plan="pro")
     who = identify("u1", at(2), title="VP")
     replayed = Replayed(tmp_path, rules, [visit, demo, who, track("u1", at(3), "Ping")])
