@@ -116,12 +116,12 @@ def test_a_crash_during_evaluation_loses_nothing_and_writes_nothing(
     first = events()[:8]
     unique = len({e["messageId"] for e in first})
     service.ingest(first)
-    import leadrules.engine.daemon.service as module
+    import leadrules.engine.daemon.batch as module
 
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(module.Service, "_commit", boom)
+    monkeypatch.setattr(module, "write_outcome", boom)
     with pytest.raises(RuntimeError):
         service.process_pending()
     assert service.decisions() == []
