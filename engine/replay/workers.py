@@ -90,13 +90,23 @@ class _KeyedQueue(TimerQueue):
 
 
 def _lines(
-    source: EventFile, index: int, mine: bytes, me: int, reject: Callable[[Rejected], None]
+    source: EventFile,
+    index: int,
+    mine: bytes,
+    me: int,
+    reject: Callable[[Rejected], None],
+    progress: Any,
 ) -> Iterator[Item]:
     name = source.name
+    read = 0
     with source.open() as handle:
         for number, line in enumerate(handle, 1):
             if mine[number - 1] != me or not line.strip():
                 continue
+            read += len(line)
+            if read > 1 << 20:  # the parent's progress bar
+                progress.value += read
+                read = 0
             try:
                 event = normalize(orjson.loads(line), default_message_id=f"{name}:{number}")
             except orjson.JSONDecodeError as exc:
@@ -106,12 +116,18 @@ def _lines(
                 reject(Rejected(name, number, str(exc)))
                 continue
             yield (event.ts, index, number, event)
+    progress.value += read
 
 
 def _ordered(
-    sources: list[EventFile], plans: list[bytes], me: int, reject: Any, full_sort: bool
+    sources: list[EventFile],
+    plans: list[bytes],
+    me: int,
+    reject: Any,
+    full_sort: bool,
+    progress: Any,
 ) -> Iterator[Item]:
-    streams = [_lines(s, i, plans[i], me, reject) for i, s in enumerate(sources)]
+    streams = [_lines(s, i, plans[i], me, reject, progress) for i, s in enumerate(sources)]
     if full_sort:
         everything = [item for stream in streams for item in stream]
         everything.sort()
@@ -128,6 +144,7 @@ def _evaluate(
     full_sort: bool,
     rejected: list[Rejected],
     conn: Connection,
+    progress: Any,
 ) -> tuple[ReplayStats, list[tuple[Key, bytes]]]:
     world = MemoryWorld()
     queue = world.queue = _KeyedQueue()
@@ -188,7 +205,9 @@ def _evaluate(
     )
 
     def items() -> Iterator[tuple[int, Event, Key]]:
-        for ts, index, number, event in _ordered(sources, plans, me, rejected.append, full_sort):
+        for ts, index, number, event in _ordered(
+            sources, plans, me, rejected.append, full_sort, progress
+        ):
             if until is not None and ts > until:
                 stats.after_until += 1
                 continue
@@ -212,6 +231,7 @@ def _worker(
     me: int,
     until: int | None,
     conn: Connection,
+    progress: Any,
 ) -> None:
     """One worker process: replay the lines `plans` gives `me`, send the keyed records."""
     gc.set_threshold(200_000, 50, 1000)
@@ -224,11 +244,15 @@ def _worker(
     try:
         rejected: list[Rejected] = []
         try:
-            stats, out = _evaluate(sources, compiled, plans, me, until, False, rejected, conn)
+            stats, out = _evaluate(
+                sources, compiled, plans, me, until, False, rejected, conn, progress
+            )
         except OutOfOrder:
             conn.send(("restart", None))
             rejected.clear()
-            stats, out = _evaluate(sources, compiled, plans, me, until, True, rejected, conn)
+            stats, out = _evaluate(
+                sources, compiled, plans, me, until, True, rejected, conn, progress
+            )
             stats.restarted = True
         conn.send(("done", (stats, out, rejected)))
     except BaseException as exc:
@@ -257,10 +281,14 @@ def replay_workers(
     frozen = [bytes(p) for p in plans]
     conns: list[Connection] = []
     procs = []
+    counters = [context.Value("q", 0, lock=False) for _ in range(workers)]
+    reported = 0
     for me in range(workers):
         parent, child = context.Pipe()
         proc = context.Process(
-            target=_worker, args=(names, blob, matcher, frozen, me, until, child), daemon=True
+            target=_worker,
+            args=(names, blob, matcher, frozen, me, until, child, counters[me]),
+            daemon=True,
         )
         proc.start()
         child.close()
@@ -272,7 +300,11 @@ def replay_workers(
     sent_end = False
     try:
         while len(results) < workers:
-            for ready in wait([c for i, c in enumerate(conns) if i not in results]):
+            if on_bytes is not None:
+                done = sum(counter.value for counter in counters)
+                on_bytes(done - reported)
+                reported = done
+            for ready in wait([c for i, c in enumerate(conns) if i not in results], 0.25):
                 me = conns.index(cast(Connection, ready))
                 try:
                     what, value = conns[me].recv()

@@ -206,3 +206,11 @@ def test_timers_of_many_prospects_due_at_one_instant_keep_one_process_order(
     assert at[0]["prospect"] == "zed"  # the event at that instant before them
     for workers in (2, 3):
         assert _replay(log, workers)[0] == one
+
+
+def test_progress_counts_the_partition_pass_and_every_workers_reading(tmp_path: Path) -> None:
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps(t) for t in TEMPLATES) + "\n")
+    seen: list[int] = []
+    replay_workers([EventFile(str(log))], RULES, io.BytesIO(), workers=2, on_bytes=seen.append)
+    assert sum(seen) == 2 * log.stat().st_size
