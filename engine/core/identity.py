@@ -31,8 +31,11 @@ def merge(into: ProspectState, src: ProspectState) -> None:
     ):
         into.expiry_check = src.expiry_check  # it re-arms over the merged ledger when it runs
     into.behaviour_points += src.behaviour_points
-    for item in src.expiring:
-        heapq.heappush(into.expiring, item)
+    # Heap items are (due, number, entry) and numbers are per prospect: renumber src's in
+    # `into`'s sequence, so two equal (due, number) never make the heap compare entries.
+    for due, _, entry in sorted(src.expiring, key=lambda item: (item[0], item[1])):
+        into.counter += 1
+        heapq.heappush(into.expiring, (due, into.counter, entry))
     for rule, times in src.awards.items():
         into.awards[rule] = sorted(into.awards.get(rule, []) + times)
     if into.account is None:

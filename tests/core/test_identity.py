@@ -105,3 +105,36 @@ def test_a_second_message_with_the_same_message_id_is_ignored(tmp_path: Path) ->
     again = dict(first, timestamp=at(0, 1))
     events = [first, again, track("u1", at(0, 2), "Ping")]
     assert pick(run(tmp_path, RULES, events), "score") == [(30,)]
+
+
+EXPIRING = """
+scoring:
+  rules:
+    - {id: pricing, when: {page: {path: /pricing}}, points: 30, expires_after: 30d}
+    - {id: ping-point, when: {event: Ping}, points: 1}
+triggers:
+  - id: ping
+    when: {event: Ping}
+    then:
+      - notify: {channel: log, template: x}
+"""
+
+
+def test_identity_merging_ids_whose_expiring_points_share_due_time_and_number(
+    tmp_path: Path,
+) -> None:
+    """Two anonymous ids each earn their first expiring points at the same instant (the
+    same expiry, the same per-prospect sequence number); both merge into one prospect and
+    both awards count until they expire together."""
+    events = [
+        page("a1", at(0), "/pricing", anonymous=True),
+        page("a2", at(0), "/pricing", anonymous=True),
+        identify("u", at(1), anonymous_id="a1"),
+        identify("u", at(2), anonymous_id="a2"),
+        track("u", at(3), "Ping"),
+        track("u", at(31), "Ping"),
+    ]
+    assert pick(run(tmp_path, EXPIRING, events), "at", "score") == [
+        (at(3), 61),
+        (at(31), 2),
+    ]
