@@ -1,5 +1,5 @@
 """`leadrules backtest --baseline DIR --candidate DIR EVENTS... [--json F] [--html F]`:
-the arguments and the command (engine/cli.py only registers it)."""
+the arguments and the command (engine/cli/ only registers it)."""
 
 from __future__ import annotations
 

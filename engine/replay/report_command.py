@@ -1,5 +1,5 @@
 """`leadrules report [EVENTS...] [--json F] [--html F]`: the funnel metrics of a history (a
-replay of the files, or of the daemon's event log, which engine/cli.py exports first)."""
+replay of the files, or of the daemon's event log, which the `report` command (engine/cli/) exports first)."""
 
 from __future__ import annotations
 
