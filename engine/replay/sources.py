@@ -14,6 +14,7 @@ import heapq
 import shutil
 import sys
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import IO, Any, cast
 import orjson
 
 from leadrules.engine.core.events import Event, normalize
-from leadrules.engine.errors import EventError
+from leadrules.engine.errors import EventError, LeadrulesError
 
 REORDER_WINDOW = 20_000
 
@@ -70,8 +71,11 @@ class EventFile:
     def open(self) -> IO[bytes]:
         path = self.path
         with open(path, "rb") as probe:
-            magic = probe.read(2)
-        if magic == b"\x1f\x8b":
+            magic = probe.read(3)
+        # gzip: its magic number and the deflate method (RFC 1952), and a start that
+        # inflates; a text file that merely begins with those bytes is read as text (its
+        # first line is then rejected, the rest kept).
+        if magic == b"\x1f\x8b\x08" and _inflates(path):
             return cast(IO[bytes], gzip.open(path, "rb"))
         return open(path, "rb")
 
@@ -89,7 +93,7 @@ def parse_lines(
     """Every valid message of one file, in file order; invalid lines go to `on_reject`."""
     name = source.name
     with source.open() as handle:
-        for number, line in enumerate(handle, 1):
+        for number, line in _lines(handle, name):
             if on_bytes is not None:
                 on_bytes(len(line))
             if not line.strip():
@@ -104,6 +108,33 @@ def parse_lines(
                 on_reject(Rejected(name, number, str(exc)))
                 continue
             yield (event.ts, index, number, event)
+
+
+def _inflates(path: Path, probe: int = 1 << 16) -> bool:
+    """Whether the start of `path` is gzip that inflates: some output within `probe` bytes
+    (a real file cut short later is still gzip, and an error when read that far)."""
+    out = 0
+    try:
+        with gzip.open(path, "rb") as handle:
+            while out < probe and (chunk := handle.read(4096)):
+                out += len(chunk)
+    except EOFError:
+        return out > 0
+    except (OSError, zlib.error):
+        return False
+    return True
+
+
+def _lines(handle: IO[bytes], name: str) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines; a gzip file that turns out corrupt or truncated is an error naming
+    the file and the line where it broke, not a traceback."""
+    number = 0
+    try:
+        for number, line in enumerate(handle, 1):
+            yield number, line
+    except (OSError, EOFError, zlib.error) as exc:
+        where = f"after line {number}" if number else "from its start"
+        raise LeadrulesError(f"{name}: not valid gzip {where}: {exc}") from None
 
 
 def _reordered(items: Iterator[Item], window: int) -> Iterator[Item]:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered
+from leadrules.engine.errors import LeadrulesError
+from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered, parse_lines
 
 BASE = "2026-03-02T09:00:{:02d}Z"
 
@@ -87,3 +88,28 @@ def test_rejected_lines_name_file_line_and_field(tmp_path: Path) -> None:
         f"{path}:3: userId: one of userId or anonymousId is required",
         f"{path}:4: message: must be a JSON object, got list",
     ]
+
+
+def test_a_text_file_starting_with_gzips_two_magic_bytes_is_read_as_text(tmp_path: Path) -> None:
+    """Only a start that inflates marks gzip; a text file that happens to start with gzip's
+    magic number and method is JSON Lines with a bad first line, and the rest is kept."""
+    path = tmp_path / "events.jsonl"
+    good = b'{"type": "track", "userId": "u", "event": "X", "timestamp": "2026-03-01T10:00:00Z"}'
+    path.write_bytes(b"\x1f\x8b\x08\n" + good + b"\n")
+    rejected: list[Rejected] = []
+    items = list(parse_lines(EventFile(str(path)), 0, rejected.append))
+    assert [r.line for r in rejected] == [1]
+    assert len(items) == 1
+
+
+def test_a_truncated_gzip_file_is_an_error_naming_the_file_and_line(tmp_path: Path) -> None:
+    lines = b"".join(
+        b'{"type": "track", "userId": "u", "event": "X", "messageId": "m%d", '
+        b'"timestamp": "2026-03-01T10:00:00Z"}\n' % i
+        for i in range(2000)
+    )
+    data = gzip.compress(lines)
+    path = tmp_path / "events.jsonl.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(LeadrulesError, match=r"events\.jsonl\.gz: not valid gzip after line \d+"):
+        list(parse_lines(EventFile(str(path)), 0, lambda item: None))
