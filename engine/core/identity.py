@@ -22,6 +22,13 @@ def merge(into: ProspectState, src: ProspectState) -> None:
         if key not in into.traits or src_at > into.trait_at.get(key, 0):
             into.traits[key] = value
             into.trait_at[key] = src_at
+    # Entry numbers are per prospect (the expiry heap orders ties by them, and the stored
+    # state rebuilds the heap from them): src's entries take the next numbers of `into`, so
+    # no two entries of the merged prospect share one.
+    entries = {id(e): e for e in src.ledger} | {id(item[2]): item[2] for item in src.expiring}
+    for entry in sorted(entries.values(), key=lambda e: (e.at, e.seq)):
+        into.counter += 1
+        entry.seq = into.counter
     into.ledger = sorted(into.ledger + src.ledger, key=lambda e: (e.at, e.seq))
     into.inactive += src.inactive
     for due in src.negative_expiries:
@@ -31,11 +38,8 @@ def merge(into: ProspectState, src: ProspectState) -> None:
     ):
         into.expiry_check = src.expiry_check  # it re-arms over the merged ledger when it runs
     into.behaviour_points += src.behaviour_points
-    # Heap items are (due, number, entry) and numbers are per prospect: renumber src's in
-    # `into`'s sequence, so two equal (due, number) never make the heap compare entries.
-    for due, _, entry in sorted(src.expiring, key=lambda item: (item[0], item[1])):
-        into.counter += 1
-        heapq.heappush(into.expiring, (due, into.counter, entry))
+    for due, _, entry in src.expiring:
+        heapq.heappush(into.expiring, (due, entry.seq, entry))
     for rule, times in src.awards.items():
         into.awards[rule] = sorted(into.awards.get(rule, []) + times)
     if into.account is None:
