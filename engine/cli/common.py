@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from leadrules.engine.errors import LeadrulesError, Problem
+from leadrules.engine.errors import Problem
 from leadrules.engine.timefmt import parse_timestamp
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_REJECTED = 0, 1, 2, 3
@@ -56,12 +56,9 @@ def worker_count(text: str) -> int:
 
 
 def open_sources(files: list[str]) -> list[Any]:
-    from leadrules.engine.replay.sources import EventFile
+    from leadrules.engine.replay.sources import event_files
 
-    for name in files:
-        if name != "-" and not Path(name).is_file():
-            raise LeadrulesError(f"{name}: no such file")
-    return [EventFile(name) for name in files]
+    return list(event_files(files))
 
 
 def open_store(args: argparse.Namespace) -> Any:

@@ -17,7 +17,7 @@ from leadrules.engine.language.loader import load_rules
 from leadrules.engine.replay.backtest import run_backtest
 from leadrules.engine.replay.backtest_result import summarize
 from leadrules.engine.replay.backtest_view import render
-from leadrules.engine.replay.sources import EventFile, Rejected
+from leadrules.engine.replay.sources import Rejected, event_files
 
 EXIT_OK, EXIT_REJECTED = 0, 3
 
@@ -72,10 +72,7 @@ def _warn(problems: list[Problem]) -> None:
 def main(args: argparse.Namespace) -> int:
     baseline = _load(args.baseline, args.config)
     candidate = _load(args.candidate, args.config)
-    for name in args.files:
-        if name != "-" and not Path(name).is_file():
-            raise LeadrulesError(f"{name}: no such file")
-    sources = [EventFile(name) for name in args.files]
+    sources = event_files(args.files)
     rejected: list[Rejected] = []
 
     def on_reject(item: Rejected) -> None:

@@ -12,11 +12,10 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
-from leadrules.engine.errors import LeadrulesError
 from leadrules.engine.language.loader import load_rules
 from leadrules.engine.replay.funnel import run_funnel
 from leadrules.engine.replay.funnel_figures import figures, load_agreement
-from leadrules.engine.replay.sources import EventFile, Rejected
+from leadrules.engine.replay.sources import Rejected, event_files
 
 EXIT_OK, EXIT_REJECTED = 0, 3
 
@@ -46,10 +45,7 @@ def main(args: argparse.Namespace) -> int:
     for problem in warnings:
         print(f"warning: {problem}", file=sys.stderr)
     agreement = load_agreement(Path(args.config))
-    for name in args.files:
-        if name != "-" and not Path(name).is_file():
-            raise LeadrulesError(f"{name}: no such file")
-    sources = [EventFile(name) for name in args.files]
+    sources = event_files(args.files)
     rejected: list[Rejected] = []
 
     def on_reject(item: Rejected) -> None:

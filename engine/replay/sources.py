@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, cast
+from typing import IO, cast
 
 import orjson
 
@@ -93,21 +93,33 @@ def parse_lines(
     """Every valid message of one file, in file order; invalid lines go to `on_reject`."""
     name = source.name
     with source.open() as handle:
-        for number, line in _lines(handle, name):
+        for number, line in numbered_lines(handle, name):
             if on_bytes is not None:
                 on_bytes(len(line))
             if not line.strip():
                 continue
-            try:
-                raw: Any = orjson.loads(line)
-                event = normalize(raw, default_message_id=f"{name}:{number}")
-            except orjson.JSONDecodeError as exc:
-                on_reject(Rejected(name, number, f"not valid JSON: {exc}"))
-                continue
-            except EventError as exc:
-                on_reject(Rejected(name, number, str(exc)))
-                continue
-            yield (event.ts, index, number, event)
+            event = parse_line(line, name, number, on_reject)
+            if event is not None:
+                yield (event.ts, index, number, event)
+
+
+def parse_line(line: bytes, name: str, number: int, on_reject: OnReject) -> Event | None:
+    """One line as an event, or None with the reason handed to `on_reject`."""
+    try:
+        return normalize(orjson.loads(line), default_message_id=f"{name}:{number}")
+    except orjson.JSONDecodeError as exc:
+        on_reject(Rejected(name, number, f"not valid JSON: {exc}"))
+    except EventError as exc:
+        on_reject(Rejected(name, number, str(exc)))
+    return None
+
+
+def event_files(names: list[str]) -> list[EventFile]:
+    """An `EventFile` for each name (`-`: standard input); a missing file is an error."""
+    for name in names:
+        if name != "-" and not Path(name).is_file():
+            raise LeadrulesError(f"{name}: no such file")
+    return [EventFile(name) for name in names]
 
 
 def _inflates(path: Path, probe: int = 1 << 16) -> bool:
@@ -125,7 +137,7 @@ def _inflates(path: Path, probe: int = 1 << 16) -> bool:
     return True
 
 
-def _lines(handle: IO[bytes], name: str) -> Iterator[tuple[int, bytes]]:
+def numbered_lines(handle: IO[bytes], name: str) -> Iterator[tuple[int, bytes]]:
     """Numbered lines; a gzip file that turns out corrupt or truncated is an error naming
     the file and the line where it broke, not a traceback."""
     number = 0

@@ -35,11 +35,11 @@ import orjson
 
 from leadrules.engine.core.driver import Driver, TimerQueue
 from leadrules.engine.core.evaluator import Evaluator
-from leadrules.engine.core.events import Event, normalize
+from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled
-from leadrules.engine.errors import EventError, LeadrulesError
+from leadrules.engine.errors import LeadrulesError
 from leadrules.engine.replay.dry_run import ReplayResult, ReplayStats
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.partition import plan
@@ -50,6 +50,8 @@ from leadrules.engine.replay.sources import (
     OutOfOrder,
     Rejected,
     _reordered,
+    numbered_lines,
+    parse_line,
 )
 
 Key = tuple[Any, ...]
@@ -100,22 +102,16 @@ def _lines(
     name = source.name
     read = 0
     with source.open() as handle:
-        for number, line in enumerate(handle, 1):
+        for number, line in numbered_lines(handle, name):
             if mine[number - 1] != me or not line.strip():
                 continue
             read += len(line)
             if read > 1 << 20:  # the parent's progress bar
                 progress.value += read
                 read = 0
-            try:
-                event = normalize(orjson.loads(line), default_message_id=f"{name}:{number}")
-            except orjson.JSONDecodeError as exc:
-                reject(Rejected(name, number, f"not valid JSON: {exc}"))
-                continue
-            except EventError as exc:
-                reject(Rejected(name, number, str(exc)))
-                continue
-            yield (event.ts, index, number, event)
+            event = parse_line(line, name, number, reject)
+            if event is not None:
+                yield (event.ts, index, number, event)
     progress.value += read
 
 
