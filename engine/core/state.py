@@ -114,6 +114,17 @@ class ProspectState:
                 self.behaviour_points -= entry.points
                 self.inactive += 1
 
+    def points_by_rule(self) -> dict[str, int]:
+        """Each rule's share of the current score: its fit points and active behaviour
+        points (as of the last expiry check)."""
+        points: dict[str, int] = {}
+        for fit in self.fit.values():
+            points[fit.rule] = points.get(fit.rule, 0) + fit.points
+        for entry in self.ledger:
+            if entry.state == "active":
+                points[entry.rule] = points.get(entry.rule, 0) + entry.points
+        return points
+
     def score(self, now: int) -> int:
         """The score at `now`: fit points plus behaviour points not yet expired."""
         self.expire(now)

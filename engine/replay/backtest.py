@@ -42,13 +42,7 @@ US_PER_WEEK = 7 * US_PER_DAY
 
 def top_reasons(state: ProspectState, n: int = 5) -> list[dict[str, Any]]:
     """The rules behind a score, biggest contributions first."""
-    points: Counter[str] = Counter()
-    for fit in state.fit.values():
-        points[fit.rule] += fit.points
-    for entry in state.ledger:
-        if entry.state == "active":
-            points[entry.rule] += entry.points
-    ranked = sorted(points.items(), key=lambda item: (-abs(item[1]), item[0]))
+    ranked = sorted(state.points_by_rule().items(), key=lambda item: (-abs(item[1]), item[0]))
     return [{"rule": rule, "points": p} for rule, p in ranked[:n] if p]
 
 

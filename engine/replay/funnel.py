@@ -119,13 +119,7 @@ class Funnel:
     def _credit(self, state: ProspectState | None) -> None:
         if state is None:
             return
-        points: Counter[str] = Counter()
-        for fit in state.fit.values():
-            points[fit.rule] += fit.points
-        for entry in state.ledger:
-            if entry.state == "active":
-                points[entry.rule] += entry.points
-        for rule, p in points.items():
+        for rule, p in state.points_by_rule().items():
             if p > 0:
                 self.mql_rules[rule] += 1
                 self.mql_points[rule] += p
