@@ -3,7 +3,8 @@
     python -m bench.live [--quick] [--database-url URL]
 
 - ingest: generated events posted in batches of 100 by two client threads as fast as the
-  daemon answers 200 (every message stored durably), SQLite by default or `--database-url`;
+  daemon answers 200 (every message stored durably), SQLite by default or `--database-url`
+  (on PostgreSQL, a new database beside the one named, dropped at the end);
 - latency: a steady 1,000 events/s for 60 s (10 s with --quick) of which one in twenty is a
   `Demo Requested` that the example rules turn into a notification to sales; the channel is a
   webhook to a local receiver, and the latency is receipt time minus send time, both read in
@@ -13,12 +14,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -51,19 +56,24 @@ class Receiver:
 
 
 def ingest_rate(daemon: Daemon, events: int) -> float:
-    messages = list(generate(events, 11, prospects=max(100, events // 40)))
+    # A year of history that ends today: the daemon refuses timestamps more than 7 days
+    # after receipt, so a fixed calendar year would stop being accepted as it passes.
+    start = (datetime.now(UTC) - timedelta(days=366)).date().isoformat()
+    messages = list(generate(events, 11, prospects=max(100, events // 40), start=start))
     batches = [messages[i : i + 100] for i in range(0, len(messages), 100)]
     lock = threading.Lock()
+    failures: list[str] = []
 
     def client() -> None:
         with httpx.Client(auth=(KEY, ""), timeout=60) as http:
             while True:
                 with lock:
-                    if not batches:
+                    if not batches or failures:
                         return
                     batch = batches.pop()
                 response = http.post(f"{daemon.url}/v1/batch", json={"batch": batch})
-                assert response.status_code == 200, response.text
+                if response.status_code != 200:
+                    failures.append(f"{response.status_code}: {response.text[:500]}")
 
     started = time.perf_counter()
     threads = [threading.Thread(target=client) for _ in range(2)]
@@ -71,6 +81,8 @@ def ingest_rate(daemon: Daemon, events: int) -> float:
         t.start()
     for t in threads:
         t.join()
+    if failures:
+        raise RuntimeError(f"ingest refused a batch: {failures[0]}")
     return events / (time.perf_counter() - started)
 
 
@@ -121,15 +133,35 @@ def latency(daemon: Daemon, receiver: Receiver, seconds: int, rate: int = 1000) 
     }
 
 
+@contextlib.contextmanager
+def fresh_database(url: str | None) -> Iterator[str | None]:
+    """An empty PostgreSQL database beside the one `url` names, dropped at the end, so that
+    each run starts from the same empty schema (SQLite gets a new file anyway)."""
+    if url is None or not url.startswith("postgresql://"):
+        yield url
+        return
+    import psycopg
+
+    name = f"lr_bench_{uuid.uuid4().hex[:12]}"
+    base = url.rsplit("/", 1)[0]
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url) as fresh:
         receiver = Receiver()
-        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        url = fresh or f"sqlite:///{tmp}/bench.db"
         daemon = Daemon(Path(tmp), url, receiver.url)
         daemon.prepare()
         daemon.start()
