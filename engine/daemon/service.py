@@ -51,6 +51,9 @@ class Service:
         self._last_stamp = 0
         self._last_received: int | None = _UNSET  # of the last event evaluated
         self.held: dict[str, Failure] = {}  # items that raised, until recorded
+        # The `now` of the last tick: every event received after it is stamped later, so a
+        # shadow rule set may fire its timers through it (`daemon.shadow`).
+        self.ticked_through: int | None = None
         self.on_decisions: OnDecisions | None = None
         self.on_set_aside: Callable[[str, str], None] | None = None  # (kind, status)
         # Refuse timestamps more than 7 days after receipt (`core.events.MAX_AHEAD_US`). The
@@ -155,6 +158,7 @@ class Service:
             # `receipt_limits`' terms, so a replay in received order fires what the tick
             # fires at the same place.
             self._last_stamp = max(self._last_stamp + 1, now + 1)
+            self.ticked_through = now
         self.process_pending(limit=10**9)
         fired = 0
         with self._lock:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlmodel import SQLModel
 
 import leadrules.engine.daemon.audit  # the privacy audit table
+import leadrules.engine.daemon.shadow_store  # the shadow rule set's tables
 import leadrules.engine.daemon.store  # noqa: F401 - registers the tables on SQLModel.metadata
 
 connectable = context.config.attributes["engine"]
