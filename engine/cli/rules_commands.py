@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -94,13 +95,38 @@ def cmd_report(args: argparse.Namespace) -> int:
     from leadrules.engine.clock import WallClock
     from leadrules.engine.daemon.service import Service
 
+    store = open_store(args)
+    if getattr(args, "shadow", False) and _recorded_shadow_report(store):
+        return EXIT_OK
     with tempfile.NamedTemporaryFile(prefix="leadrules-log-", suffix=".jsonl") as log:
-        Service(open_store(args), load(args), WallClock()).export(log)  # the daemon's event log
+        Service(store, load(args), WallClock()).export(log)  # the daemon's event log
         log.flush()
         if getattr(args, "shadow", False):
             return _shadow_report(args, log.name)
         args.files = [log.name]
         return report_command.main(args)
+
+
+def _recorded_shadow_report(store: Any) -> bool:
+    """`report --shadow` from what the daemon's shadow recorded; False when it never ran on
+    this database (then the log is replayed under both rule sets)."""
+    from leadrules.engine.core.shadow_diff import compare, render
+    from leadrules.engine.daemon import shadow_store
+    from leadrules.engine.timefmt import format_iso
+
+    where = shadow_store.position(store)
+    if where is None:
+        return False
+    diff = compare(shadow_store.live_records(store), shadow_store.shadow_records(store))
+    print(render(diff))
+    fired = "none" if where.fired_through is None else format_iso(where.fired_through)
+    print(
+        f"recorded by the daemon's shadow (rules {where.rules_version}): "
+        f"{where.events_behind} event(s) not yet read, timers fired through {fired}, "
+        f"{where.errors} error(s)",
+        file=sys.stderr,
+    )
+    return True
 
 
 def _shadow_report(args: argparse.Namespace, log: str) -> int:

@@ -32,7 +32,8 @@ from leadrules.engine.daemon.store import (
 )
 from leadrules.engine.timefmt import format_iso
 
-OPTIONAL_TABLES = ("set_aside",)  # tables of later migrations that also hold prospect rows
+# Tables of later migrations that also hold prospect rows (the shadow's records included).
+OPTIONAL_TABLES = ("set_aside", "shadow_decision")
 
 
 @dataclass

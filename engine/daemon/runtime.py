@@ -28,6 +28,7 @@ from leadrules.engine.daemon.db_outage import DbOutage, is_db_unavailable
 from leadrules.engine.daemon.dispatch import Dispatcher
 from leadrules.engine.daemon.metrics import Metrics
 from leadrules.engine.daemon.service import Service
+from leadrules.engine.daemon.shadow_loop import ShadowLoop
 from leadrules.engine.daemon.store import DecisionRow, Store
 from leadrules.engine.errors import RuleError
 from leadrules.engine.language.loader import load_rules
@@ -81,7 +82,9 @@ class Daemon:
             log.warning("%s", warning)
         self.rules_version = rules.version
         self.last_reload_error: str | None = None
-        self._files = _snapshot(options.rules_dir, options.config_dir)
+        shadow_dir = Path(self.settings.shadow) if self.settings.shadow else None
+        self._watched = [options.rules_dir, options.config_dir, *filter(None, [shadow_dir])]
+        self._files = _snapshot(*self._watched)
 
         self.store = Store(self.settings.database_url)
         self.store.migrate()
@@ -90,6 +93,16 @@ class Daemon:
         self.service.on_decisions = self._decided
         self.service.refuse_future = True
         self.service.on_set_aside = self._set_aside
+        # A candidate rule set beside live, recorded and never delivered (daemon.shadow_loop).
+        self.shadow: ShadowLoop | None = None
+        if shadow_dir is not None:
+            self.shadow = ShadowLoop(
+                self.store,
+                self.clock,
+                shadow_dir,
+                options.config_dir,
+                lambda: self.service.ticked_through,
+            )
         dispatch = self.settings.dispatch
         self.dispatcher = Dispatcher(
             self.store,
@@ -136,6 +149,8 @@ class Daemon:
             self.metrics.events_rejected.labels(error["field"]).inc()
         if result.accepted:
             self._wake.set()
+            if self.shadow is not None:
+                self.shadow.wake()
         return result.errors
 
     def _work_loop(self) -> None:
@@ -196,10 +211,12 @@ class Daemon:
     def check_reload(self) -> bool:
         """Reload rules and channels when a file changed. A bad edit is logged with its
         positions and the last good rule set keeps running."""
-        files = _snapshot(self.options.rules_dir, self.options.config_dir)
+        files = _snapshot(*self._watched)
         if files == self._files:
             return False
         self._files = files
+        if self.shadow is not None:
+            self.shadow.load()  # reloaded the same way, on its own: a bad one keeps the last
         try:
             rules, _ = load_rules(self.options.rules_dir, self.options.config_dir)
         except RuleError as exc:
@@ -250,6 +267,8 @@ class Daemon:
             target=self._work_loop, name="leadrules-worker", daemon=True
         )
         self._worker.start()
+        if self.shadow is not None:
+            self.shadow.start()
         self.scheduler.start()
 
     def stop(self) -> None:
@@ -259,6 +278,8 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         if self._worker is not None:
             self._worker.join(timeout=30)
+        if self.shadow is not None:
+            self.shadow.stop()
         self.dispatcher.close()
         self.store.dispose()
 

@@ -1,5 +1,6 @@
 """`/ui`: a read-only dashboard served by the daemon — the funnel, open MQLs with their SLA
-clock, recent decisions, and a prospect search that shows the explanation.
+clock, recent decisions, a prospect search that shows the explanation, and the shadow rule
+set's "would have" decisions against live (`/ui/shadow`).
 
 Behind an admin token (`LEADRULES_ADMIN_TOKEN`), separate from the ingest write keys: a
 write key sits in every web page that tracks, so it must never open the dashboard. Without
@@ -20,7 +21,7 @@ from jinja2 import DictLoader, Environment, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
 from leadrules.engine.clock import Clock
-from leadrules.engine.daemon import ui_data
+from leadrules.engine.daemon import ui_data, ui_shadow
 from leadrules.engine.daemon.store import Store
 from leadrules.engine.daemon.ui_pages import PAGES
 
@@ -106,6 +107,14 @@ def router(host: UiHost) -> APIRouter:
         if found is None:
             response.status_code = 404
         return response
+
+    @routes.get("/shadow")
+    async def shadow(request: Request) -> Response:
+        refused = _refused(os.environ.get(TOKEN_VARIABLE), request)
+        if refused is not None:
+            return refused
+        loop = getattr(host, "shadow", None)
+        return _page("shadow.html", s=await run_in_threadpool(ui_shadow.view, host.store, loop))
 
     return routes
 

@@ -12,7 +12,7 @@ td, th { border-bottom: 1px solid #ddd; padding: .25rem .5rem; text-align: left;
 .funnel b { display: block; font-size: 1.4rem; } .late { color: #b00; font-weight: bold; }
 nav a { margin-right: 1rem; } .muted { color: #666; }
 </style></head><body>
-<nav><a href="/ui">dashboard</a>
+<nav><a href="/ui">dashboard</a> <a href="/ui/shadow">shadow</a>
 <form action="/ui/prospect" method="get" style="display:inline">
 <input name="id" placeholder="prospect id" value="{{ query or '' }}"> <button>explain</button></form></nav>
 {% block body %}{% endblock %}
@@ -58,4 +58,32 @@ _PROSPECT = """{% extends "base.html" %}{% block title %}{{ query }}{% endblock 
 {% for t in p.timeline %}<tr><td>{{ t.at }}</td><td>{{ t.kind }}</td><td>{{ t.what }}</td></tr>{% endfor %}</table>
 {% endif %}{% endblock %}"""
 
-PAGES = {"base.html": _BASE, "dashboard.html": _DASHBOARD, "prospect.html": _PROSPECT}
+_DECISIONS = """<table id="{{ id }}"><tr><th>at</th><th>prospect</th><th>action</th><th>rule</th><th>detail</th><th>channel</th></tr>
+{% for d in rows %}<tr><td>{{ d.at }}</td><td><a href="/ui/prospect?id={{ d.prospect|urlencode }}">{{ d.prospect }}</a></td>
+<td>{{ d.action }}</td><td>{{ d.rule }}</td><td>{{ d.detail }}</td><td>{{ d.channel }}</td></tr>
+{% else %}<tr><td colspan="6" class="muted">none</td></tr>{% endfor %}</table>"""
+
+_SHADOW = """{% extends "base.html" %}{% block title %}shadow{% endblock %}{% block body %}
+<h1>Shadow rule set</h1>
+{% if not s.configured %}<p id="shadow-off" class="muted">No shadow rule set: set <code>shadow: DIR</code> in config/leadrules.yaml.</p>{% else %}
+<p id="shadow-source">Candidate <b>{{ s.directory }}</b>{% if s.version %}, version <b>{{ s.version }}</b>{% endif %}. Recorded, never delivered.</p>
+{% endif %}
+{% if s.error %}<pre id="shadow-error" class="late">{{ s.error }}</pre>{% endif %}
+{% if s.recorded %}
+<p id="shadow-position" class="muted">{{ s.events_behind }} event(s) not yet read · timers fired through {{ s.fired_through or '—' }} · {{ s.errors }} error(s)</p>
+<div class="funnel" id="shadow-counts"><div>shadow<b>{{ s.counts.shadow }}</b></div><div>live<b>{{ s.counts.live }}</b></div>
+<div>would have<b>{{ s.counts.would_have }}</b></div><div>live only<b>{{ s.counts.live_only }}</b></div></div>
+<h2>Would have (shadow only)</h2>
+{% with id="would-have", rows=s.would_have %}{% include "decisions.html" %}{% endwith %}
+<h2>Live only</h2>
+{% with id="live-only", rows=s.live_only %}{% include "decisions.html" %}{% endwith %}
+{% elif s.configured %}<p id="shadow-empty" class="muted">The shadow has recorded nothing yet.</p>{% endif %}
+{% endblock %}"""
+
+PAGES = {
+    "base.html": _BASE,
+    "dashboard.html": _DASHBOARD,
+    "prospect.html": _PROSPECT,
+    "decisions.html": _DECISIONS,
+    "shadow.html": _SHADOW,
+}
