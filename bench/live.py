@@ -1,6 +1,6 @@
 """Live figures: HTTP ingest rate and event -> delivery latency of a real `leadrules run`.
 
-    python -m bench.live [--quick] [--database-url URL]
+    python -m bench.live [--quick] [--database-url URL] [--profile]
 
 - ingest: generated events posted in batches of 100 by two client threads as fast as the
   daemon answers 200 (every message stored durably), SQLite by default or `--database-url`
@@ -8,7 +8,10 @@
 - latency: a steady 1,000 events/s for 60 s (10 s with --quick) of which one in twenty is a
   `Demo Requested` that the example rules turn into a notification to sales; the channel is a
   webhook to a local receiver, and the latency is receipt time minus send time, both read in
-  this process.
+  this process; then, from the times the daemon stored, how much of it was receipt to the
+  committed decision and how much the decision to its delivery;
+- `--profile`: the daemon runs under `bench.daemon_profile`, and its SQL statements, commits
+  and phases during the latency run are printed per thread.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -153,16 +157,70 @@ def fresh_database(url: str | None) -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _quantiles(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {
+        "p50_ms": round(statistics.median(ordered), 1),
+        "p99_ms": round(ordered[max(0, int(len(ordered) * 0.99) - 1)], 1),
+        "max_ms": round(ordered[-1], 1),
+    }
+
+
+def stages(url: str) -> dict[str, dict[str, float]]:
+    """Where the latency notifications' time went, from the times the daemon stored: receipt
+    (ingest's stamp) to the commit of the evaluation that decided them (`at`), and that to the
+    delivery recorded as sent (`sent_at`)."""
+    from sqlalchemy import text
+
+    from leadrules.engine.daemon.store import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT received_at, at, sent_at FROM decision "
+                    "WHERE prospect LIKE :prefix AND sent_at IS NOT NULL"
+                ),
+                {"prefix": "lat-%"},
+            ).all()
+    finally:
+        engine.dispose()
+    if not rows:
+        return {}
+    return {
+        "receipt_to_decided": _quantiles([(at - rec) / 1000 for rec, at, _ in rows]),
+        "decided_to_sent": _quantiles([(sent - at) / 1000 for _, at, sent in rows]),
+    }
+
+
+def print_profile(path: Path) -> dict[str, Any]:
+    profile: dict[str, Any] = json.loads(path.read_text())
+    wall = profile["wall_seconds"]
+    print(f"profile of the latency phase ({wall:.1f} s; per thread, count and seconds):")
+    for row in sorted(profile["rows"], key=lambda r: (r["thread"], -r["seconds"])):
+        print(f"  {row['thread']:<24} {row['what']:<36} {row['count']:>7} {row['seconds']:>8.3f}")
+    return profile
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--database-url", default=None)
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="run the daemon under bench.daemon_profile and print its statements and phases",
+    )
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, fresh_database(args.database_url) as fresh:
         receiver = Receiver()
         url = fresh or f"sqlite:///{tmp}/bench.db"
         daemon = Daemon(Path(tmp), url, receiver.url)
+        profile = Path(tmp) / "profile.json"
+        if args.profile:
+            daemon.command = ("bench.daemon_profile", str(profile))
         daemon.prepare()
         daemon.start()
         try:
@@ -173,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             daemon.settle(timeout=600)
+            if args.profile:
+                assert daemon.process is not None
+                daemon.process.send_signal(signal.SIGUSR1)  # the profile starts again here
             results["latency"] = latency(daemon, receiver, 10 if args.quick else 60)
             lat = results["latency"]
             print(
@@ -180,8 +241,17 @@ def main(argv: list[str] | None = None) -> int:
                 f"max {lat['max_ms']:.0f} ms ({lat['delivered']}/{lat['notifications']} delivered)",
                 flush=True,
             )
+            results["stages"] = stages(url)
+            for name, q in results["stages"].items():
+                print(
+                    f"  {name.replace('_', ' ')}: p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms, "
+                    f"max {q['max_ms']:.0f} ms",
+                    flush=True,
+                )
         finally:
             daemon.stop()
+        if args.profile and profile.exists():
+            results["profile"] = print_profile(profile)
     out = Path(__file__).resolve().parent / "out"
     out.mkdir(exist_ok=True)
     (out / f"live-{results['database']}.json").write_text(json.dumps(results, indent=2))

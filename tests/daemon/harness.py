@@ -27,6 +27,8 @@ class Daemon:
     hook_url: str
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    # What `python -m` runs: the CLI's `run`, or bench.daemon_profile around it.
+    command: tuple[str, ...] = ("leadrules.engine.cli", "run")
 
     @property
     def url(self) -> str:
@@ -57,7 +59,7 @@ class Daemon:
         )
         log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "leadrules.engine.cli", "run"],
+            [sys.executable, "-m", *self.command],
             cwd=self.root,
             env=env,
             stdout=log,

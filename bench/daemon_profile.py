@@ -1,0 +1,134 @@
+"""`leadrules run` with a profile of its database work, for `python -m bench.live --profile`.
+
+    python -m bench.daemon_profile OUT.json [leadrules run options]
+
+Counts every SQL statement and commit per thread (SQLAlchemy's cursor and connection
+events), with its time, and times the daemon's phases: evaluation (`process_pending`), the
+timer sweep (`tick`), outbox reads (`drain`), one delivery (`_attempt`) and the adapter's
+`send` inside it. SIGUSR1 starts the figures again; they are written to OUT.json when the
+daemon stops (SIGTERM).
+Nothing here changes what the daemon does; the hooks only read the clock.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import json
+import re
+import signal
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from leadrules.adapters.webhook import WebhookAdapter
+from leadrules.engine.cli import main as cli_main
+from leadrules.engine.daemon.dispatch import Dispatcher
+from leadrules.engine.daemon.service import Service
+
+_lock = threading.Lock()
+# (thread name, what) -> [count, seconds]
+_totals: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0])
+_local = threading.local()
+
+
+def _add(what: str, seconds: float) -> None:
+    with _lock:
+        thread = re.sub(r"[-_ ]?\d+(_\d+)?$", "", threading.current_thread().name)
+        entry = _totals[(thread, what)]
+        entry[0] += 1
+        entry[1] += seconds
+
+
+_TABLE = re.compile(r"\b(?:FROM|INTO|UPDATE)\s+\"?(\w+)", re.IGNORECASE)
+
+
+def _statement_kind(statement: str) -> str:
+    verb = statement.split(None, 1)[0].upper() if statement.strip() else "?"
+    table = _TABLE.search(statement)
+    return f"sql {verb} {table.group(1).lower() if table else '-'}"
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _before(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    _local.started = time.perf_counter()
+
+
+@event.listens_for(Engine, "after_cursor_execute")
+def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+    _add(_statement_kind(statement), time.perf_counter() - _local.started)
+
+
+@event.listens_for(Engine, "engine_connect")
+def _connect(conn: Any) -> None:
+    _add("connection checkout", 0.0)
+
+
+def _timed(owner: Any, name: str, label: str) -> None:
+    original: Callable[..., Any] = getattr(owner, name)
+
+    @functools.wraps(original)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            _add(label, time.perf_counter() - started)
+
+    setattr(owner, name, wrapper)
+
+
+def _time_commits() -> None:
+    """A commit's time is the DBAPI connection's `commit` (the server's fsync included)."""
+    from sqlalchemy.engine.default import DefaultDialect
+
+    original = DefaultDialect.do_commit
+
+    def do_commit(self: Any, dbapi_connection: Any) -> None:
+        started = time.perf_counter()
+        try:
+            original(self, dbapi_connection)
+        finally:
+            _add("commit", time.perf_counter() - started)
+
+    DefaultDialect.do_commit = do_commit  # type: ignore[method-assign]
+
+
+def main() -> int:
+    out = sys.argv[1]
+    _timed(Service, "process_pending", "phase process_pending")
+    _timed(Service, "tick", "phase tick")
+    _timed(Service, "ingest", "phase ingest")
+    _timed(Dispatcher, "drain", "phase drain (read due rows)")
+    _timed(Dispatcher, "_attempt", "phase deliver one")
+    _timed(WebhookAdapter, "send", "phase webhook send")
+    _time_commits()
+    started = time.perf_counter()
+
+    def dump() -> None:
+        rows = [
+            {"thread": thread, "what": what, "count": int(n), "seconds": round(s, 4)}
+            for (thread, what), (n, s) in sorted(_totals.items())
+        ]
+        with open(out, "w") as f:
+            json.dump({"wall_seconds": time.perf_counter() - started, "rows": rows}, f, indent=1)
+
+    def restart(signum: int, frame: Any) -> None:
+        nonlocal started
+        with _lock:
+            _totals.clear()
+            started = time.perf_counter()
+
+    signal.signal(signal.SIGUSR1, restart)
+    atexit.register(dump)
+    return cli_main(["run", *sys.argv[2:]])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
