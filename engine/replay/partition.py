@@ -10,10 +10,17 @@ balance, never correctness.
 
 Components are dealt to workers largest first, each to the least loaded. A line that does
 not parse goes to worker 0, which rejects it the way one process would.
+
+The pass is the one part of a parallel replay that runs in a single process, so it keeps
+per line only what it must: each id is numbered once (a small int), the union-find works on
+those numbers in a list, each line keeps its id's number in an `array`, and a `messageId` is
+remembered by its hash with the number of the first id that sent it (a second copy from
+another id joins the two; a hash collision only joins two components).
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -21,30 +28,40 @@ import orjson
 
 from leadrules.engine.replay.sources import EventFile
 
+_NONE = 0  # the number of "no prospect" (a line that does not parse, or names no id)
 
-class _Union:
-    __slots__ = ("parent",)
+
+class _Ids:
+    """Ids numbered from 1 in order of first sight, with a union-find over the numbers."""
+
+    __slots__ = ("count", "number", "parent")
 
     def __init__(self) -> None:
-        self.parent: dict[Any, Any] = {}
+        self.number: dict[str, int] = {}
+        self.parent: list[int] = [_NONE]
+        self.count: list[int] = [0]  # lines per number
 
-    def find(self, key: Any) -> Any:
+    def of(self, prospect: str) -> int:
+        found = self.number.get(prospect)
+        if found is None:
+            found = self.number[prospect] = len(self.parent)
+            self.parent.append(found)
+            self.count.append(0)
+        return found
+
+    def find(self, n: int) -> int:
         parent = self.parent
-        root = key
-        while True:
-            up = parent.get(root)
-            if up is None or up == root:
-                break
-            root = up
-        while key != root:
-            parent[key], key = root, parent[key]
+        root = n
+        while parent[root] != root:
+            root = parent[root]
+        while parent[n] != root:
+            parent[n], n = root, parent[n]
         return root
 
-    def union(self, a: Any, b: Any) -> Any:
+    def union(self, a: int, b: int) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[rb] = ra
-        return ra
 
 
 def _as_id(value: Any) -> str | None:
@@ -57,63 +74,88 @@ def _as_id(value: Any) -> str | None:
     return None
 
 
+def _scan(
+    source: EventFile,
+    ids: _Ids,
+    messages: dict[int, int],
+    on_bytes: Callable[[int], None] | None,
+) -> array[int]:
+    """The number of each line's prospect (`_NONE` for none); links joined in `ids`."""
+    loads, error = orjson.loads, orjson.JSONDecodeError
+    numbers = array("i")
+    append = numbers.append
+    of, union, count = ids.of, ids.union, ids.count
+    first_sender = messages.setdefault
+    read = 0
+    with source.open() as handle:
+        for line in handle:
+            read += len(line)
+            if read > 1 << 20 and on_bytes is not None:
+                on_bytes(read)
+                read = 0
+            try:
+                raw = loads(line)
+            except error:
+                append(_NONE)
+                continue
+            if type(raw) is not dict:
+                append(_NONE)
+                continue
+            user = raw.get("userId")
+            anon = raw.get("anonymousId")
+            if type(user) is not str or not user:
+                user = _as_id(user)
+            if anon is not None and (type(anon) is not str or not anon):
+                anon = _as_id(anon)
+            prospect = user or anon
+            if prospect is None:
+                append(_NONE)
+                continue
+            n = of(prospect)
+            kind = raw.get("type")
+            if kind == "identify":
+                if user and anon:
+                    union(n, of(anon))
+            elif kind == "alias":
+                previous = _as_id(raw.get("previousId"))
+                if previous and user:
+                    union(n, of(previous))
+            message = raw.get("messageId")
+            if type(message) is str and message:
+                first = first_sender(hash(message), n)
+                if first != n:
+                    union(n, first)
+            count[n] += 1
+            append(n)
+    if on_bytes is not None and read:
+        on_bytes(read)
+    return numbers
+
+
 def plan(
     sources: list[EventFile],
     workers: int,
     on_bytes: Callable[[int], None] | None = None,
-) -> list[bytearray]:
+) -> list[bytes]:
     """For each source, one byte per line: the index of the worker that owns the line."""
-    uf = _Union()
-    loads = orjson.loads
-    # Per line: the component key of the line (its prospect id), or None (worker 0).
-    keys: list[list[str | None]] = []
-    for source in sources:
-        mine: list[str | None] = []
-        keys.append(mine)
-        with source.open() as handle:
-            for line in handle:
-                if on_bytes is not None:
-                    on_bytes(len(line))
-                try:
-                    raw = loads(line)
-                except orjson.JSONDecodeError:
-                    mine.append(None)
-                    continue
-                if type(raw) is not dict:
-                    mine.append(None)
-                    continue
-                user = _as_id(raw.get("userId"))
-                anon = _as_id(raw.get("anonymousId"))
-                prospect = user or anon
-                if prospect is None:
-                    mine.append(None)
-                    continue
-                kind = raw.get("type")
-                if kind == "identify" and user and anon:
-                    uf.union(user, anon)
-                elif kind == "alias":
-                    previous = _as_id(raw.get("previousId"))
-                    if previous and user:
-                        uf.union(user, previous)
-                message = raw.get("messageId")
-                if type(message) is str and message:
-                    # A hash keeps this table small; a collision only joins two components.
-                    uf.union(prospect, ("m", hash(message)))
-                mine.append(prospect)
-    sizes: dict[Any, int] = {}
-    find = uf.find
-    for mine in keys:
-        for key in mine:
-            if key is not None:
-                root = find(key)
-                sizes[root] = sizes.get(root, 0) + 1
+    ids = _Ids()
+    messages: dict[int, int] = {}
+    lines = [_scan(source, ids, messages, on_bytes) for source in sources]
+    del messages
+    find = ids.find
+    roots = [find(n) for n in range(len(ids.parent))]
+    sizes: dict[int, int] = {}
+    for n, root in enumerate(roots):
+        if n != _NONE:
+            sizes[root] = sizes.get(root, 0) + ids.count[n]
+    # Deal components largest first; ties by the component's first id, so the plan does not
+    # depend on anything but the input.
+    first_id = {n: prospect for prospect, n in ids.number.items()}
     load = [0] * workers
-    owner: dict[Any, int] = {}
-    for root, size in sorted(sizes.items(), key=lambda item: (-item[1], str(item[0]))):
+    owner: dict[int, int] = {}
+    for root, size in sorted(sizes.items(), key=lambda item: (-item[1], first_id[item[0]])):
         target = min(range(workers), key=load.__getitem__)
         owner[root] = target
         load[target] += size
-    plans: list[bytearray] = []
-    for mine in keys:
-        plans.append(bytearray(0 if key is None else owner[find(key)] for key in mine))
-    return plans
+    by_number = bytes([0] + [owner[roots[n]] for n in range(1, len(roots))])
+    return [bytes(map(by_number.__getitem__, numbers)) for numbers in lines]
