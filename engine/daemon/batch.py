@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import orjson
 from sqlalchemy import delete, insert
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from leadrules.engine.clock import Clock
@@ -55,10 +56,17 @@ class Poisoned(Exception):
 
 class Batch:
     """One transaction of evaluation through the driver: the timers due before `horizon`
-    are read once into its queue; timers scheduled meanwhile that fall due before it join
-    the queue in memory, the others are stored."""
+    (of the prospects `timers` selects, else all) are read once into its queue; timers
+    scheduled meanwhile that fall due before it join the queue in memory, the others are
+    stored."""
 
-    def __init__(self, service: ServiceState, session: Session, horizon: int) -> None:
+    def __init__(
+        self,
+        service: ServiceState,
+        session: Session,
+        horizon: int,
+        timers: ColumnElement[bool] | None = None,
+    ) -> None:
         self.service = service
         self.session = session
         now = service.clock.now_us()
@@ -66,11 +74,10 @@ class Batch:
         self.world = DbWorld(session, now)
         evaluator = Evaluator(service.compiled, self.world, Options(capture_context=True))
         self.made: list[tuple[list[Decision], int | None]] = []
-        rows = session.exec(
-            select(TimerRow)
-            .where(col(TimerRow.due_at) < horizon)
-            .order_by(col(TimerRow.due_at), col(TimerRow.seq))
-        ).all()
+        query = select(TimerRow).where(col(TimerRow.due_at) < horizon)
+        if timers is not None:  # only some prospects' timers (`partitions.timers_of`)
+            query = query.where(timers)
+        rows = session.exec(query.order_by(col(TimerRow.due_at), col(TimerRow.seq))).all()
         self.queue = TimerQueue(horizon)
         for row in rows:
             self.queue.push(timer_from_row(row))

@@ -34,6 +34,7 @@ class DbWorld:
         self.session = session
         self.now_us = now_us
         self.on_schedule: Callable[[Timer], bool] | None = None  # True: handled in memory
+        self.on_link: Callable[[str, str], None] | None = None  # (alias, canonical) merged
         self._new_timers: list[Timer] = []
         self._states: dict[str, ProspectState] = {}
         self._absent: set[str] = set()  # known not to have a stored state
@@ -92,6 +93,8 @@ class DbWorld:
     def link(self, alias: str, canonical: str) -> None:
         self._aliases[alias] = canonical
         self._new_aliases[alias] = canonical
+        if self.on_link is not None:
+            self.on_link(alias, canonical)
 
     def drop(self, prospect: str) -> None:
         self._states.pop(prospect, None)

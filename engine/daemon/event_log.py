@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
 
-from leadrules.engine.core.events import normalize
+from leadrules.engine.core.events import Event, normalize
 from leadrules.engine.core.state import Timer
 from leadrules.engine.daemon import quarantine
 from leadrules.engine.daemon.db_world import DbWorld
@@ -28,6 +28,17 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)  # {index, field, message}
+
+
+def merge_link(event: Event) -> str | None:
+    """The id an `identify` or `alias` may merge into the event's prospect (what
+    `core.evaluator` links): stored with the event, so that a worker of several sees it in
+    the partitions of both ids (`daemon.partitions`)."""
+    if event.type == "identify" and event.user_id and event.anonymous_id:
+        return event.anonymous_id
+    if event.type == "alias" and event.previous_id:
+        return event.previous_id
+    return None
 
 
 def _stored_copy(raw: dict[str, Any], message_id: str, ts: int) -> dict[str, Any]:
@@ -70,6 +81,7 @@ def store_events(
                 "received_at": received,
                 "raw": orjson.dumps(stored).decode(),
                 "status": "pending",
+                "link": merge_link(event),
             }
         )
     if rows:

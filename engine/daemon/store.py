@@ -12,13 +12,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from sqlalchemy import BigInteger, Column, Index, Text, event
+from sqlalchemy import BigInteger, Column, Index, Text, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import AutoString, Field, Session, SQLModel, create_engine
 
 
 class EventRow(SQLModel, table=True):
     __tablename__ = "event"
+    # Pending events in the order received: what every evaluation pass reads first.
+    __table_args__ = (
+        Index(
+            "ix_event_pending_seq",
+            "seq",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+    )
     seq: int | None = Field(default=None, primary_key=True)
     message_id: str = Field(unique=True, max_length=300)
     prospect: str = Field(max_length=300)
@@ -26,6 +35,8 @@ class EventRow(SQLModel, table=True):
     received_at: int = Field(sa_column=Column(BigInteger, nullable=False))
     raw: str = Field(sa_column=Column(Text, nullable=False))
     status: str = Field(default="pending", index=True, max_length=16)
+    # The id an `identify` or `alias` may merge into the event's prospect (`partitions`).
+    link: str | None = Field(default=None, max_length=300)
 
 
 class ProspectRow(SQLModel, table=True):

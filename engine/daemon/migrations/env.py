@@ -7,7 +7,8 @@ from sqlmodel import SQLModel
 
 import leadrules.engine.daemon.audit  # the privacy audit table
 import leadrules.engine.daemon.shadow_store  # the shadow rule set's tables
-import leadrules.engine.daemon.store  # noqa: F401 - registers the tables on SQLModel.metadata
+import leadrules.engine.daemon.store
+import leadrules.engine.daemon.worker_store  # noqa: F401 - registers the tables on SQLModel.metadata
 
 connectable = context.config.attributes["engine"]
 with connectable.connect() as connection:
