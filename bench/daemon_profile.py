@@ -4,7 +4,7 @@
 
 Counts every SQL statement and commit per thread (SQLAlchemy's cursor and connection
 events), with its time, and times the daemon's phases: evaluation (`process_pending`), the
-timer sweep (`tick`), outbox reads (`drain`), one delivery (`_attempt`) and the adapter's
+timer sweep (`tick`), outbox drains (`drain`), one delivery and recording its outcome, and the adapter's
 `send` inside it. SIGUSR1 starts the figures again; they are written to OUT.json when the
 daemon stops (SIGTERM).
 Nothing here changes what the daemon does; the hooks only read the clock.
@@ -105,8 +105,10 @@ def main() -> int:
     _timed(Service, "process_pending", "phase process_pending")
     _timed(Service, "tick", "phase tick")
     _timed(Service, "ingest", "phase ingest")
-    _timed(Dispatcher, "drain", "phase drain (read due rows)")
-    _timed(Dispatcher, "_attempt", "phase deliver one")
+    _timed(Dispatcher, "drain", "phase drain")
+    for name in ("_attempt", "_send", "_record"):  # one delivery; its outcome's commit
+        if hasattr(Dispatcher, name):
+            _timed(Dispatcher, name, f"phase dispatcher {name}")
     _timed(WebhookAdapter, "send", "phase webhook send")
     _time_commits()
     started = time.perf_counter()
