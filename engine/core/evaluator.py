@@ -2,7 +2,8 @@
 
 Order for one event (contract "Scoring", "Lifecycle", "Triggers", "Sequences"): identity and
 traits, scoring, the stage change scoring causes (and its `on_mql`), sales feedback, sequence
-exits, then triggers. Within each step, rules run in file order.
+exits, then triggers (a prospect's and its account's, in file order), then the account MQL
+check (core.accounts). Within each step, rules run in file order.
 
 Two times: the event's timestamp places it in windows (points, `limit`, `times`/`within`,
 `unless`); the turn's time is when it is decided: the timestamp, or, for a late event (one
@@ -12,7 +13,15 @@ timestamp order the two are always equal (docs/rules.md, "Late events").
 
 from __future__ import annotations
 
-from leadrules.engine.core import accounts, identity, lifecycle, scoring, sequences, triggers
+from leadrules.engine.core import (
+    account_triggers,
+    accounts,
+    identity,
+    lifecycle,
+    scoring,
+    sequences,
+    triggers,
+)
 from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import RECENT_EVENTS, Decision, ProspectState, Timer
@@ -59,7 +68,7 @@ class Evaluator:
                 before = state.score(now)
             traits_changed = self._set_traits(state, event) or traits_changed
         if kind == "group":
-            accounts.attach(state, event)
+            accounts.on_group(turn, event)
         if traits_changed:
             scoring.refresh_fit(turn, event)
         described = scoring.describe_event(event)
@@ -92,7 +101,12 @@ class Evaluator:
             triggers.cancel_absences(turn, matched, at)
             for index, trigger in compiled.trigger_when:
                 if index in matched:
-                    triggers.consider(turn, trigger, at)
+                    if trigger.scope == "account":
+                        account_triggers.consider(turn, trigger, at)
+                    else:
+                        triggers.consider(turn, trigger, at)
+        if state.account is not None and compiled.rules.accounts is not None:
+            accounts.check_mql(turn)  # last: after the event's own triggers
         if state.inactive > 32 and not self.options.keep_history:
             scoring.compact(state)
         return turn.decisions
@@ -122,6 +136,8 @@ class Evaluator:
             following = scoring.next_negative_expiry(state, timer.due)
             if following is not None:
                 scoring.schedule_expiry_check(turn, following)
+            if state.account is not None and self.compiled.rules.accounts is not None:
+                accounts.check_mql(turn)
         return turn.decisions
 
     def obsolete(self, timer: Timer) -> str | None:
@@ -169,8 +185,11 @@ class Evaluator:
         before = (state or other).score(at)
         if state is None:
             state = world.create(prospect)
+        other_account = other.account
         identity.merge(state, other)
         world.drop(link)
+        if self.compiled.rules.accounts is not None:
+            accounts.on_merge(world, state, link, other_account)
         return state, before, True
 
     @staticmethod

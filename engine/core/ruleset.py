@@ -155,6 +155,10 @@ class Trigger:
     # `when: {stage: COND, score: COND}`: paths ("stage",) and ("score",), read after the
     # event's scoring (docs/rules.md, "Triggers").
     state: tuple[FieldCond, ...] = ()
+    # `scope: account`: counts the matching events of every prospect of the event's account
+    # (core.account_triggers); `distinct: prospects` counts prospects instead of events.
+    scope: Literal["prospect", "account"] = "prospect"
+    distinct: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,18 @@ class Lifecycle:
     default_reject_reason: str | None = None  # on_reject.default_reason
     deal_lost_stage: Stage | None = None  # None: Deal Lost changes no stage (contract)
     sla_business_hours: SendWindow | None = None  # sla.business_hours: count only these
+
+
+@dataclass(frozen=True)
+class AccountRules:
+    """`accounts:` (core.accounts): the account score is its fit points plus the sum of its
+    `top` highest prospect scores; reaching `mql_threshold` runs `on_mql` (notifications)."""
+
+    top: int = 3
+    fit: tuple[ScoringRule, ...] = ()  # trait-only rules over the account's traits
+    mql_threshold: int | None = None
+    on_mql: tuple[Action, ...] = ()
+    pos: Pos = NOWHERE
 
 
 @dataclass(frozen=True)
@@ -196,3 +212,6 @@ class RuleSet:
     templates: dict[str, str] = field(default_factory=dict)  # name -> file path
     channels: dict[str, Channel] = field(default_factory=dict)
     version: str = ""  # content hash of every file that went in
+    # None: no `accounts:` section and no account trigger; accounts are then only kept on
+    # the prospects (`group`), as plain data for explain and report.
+    accounts: AccountRules | None = None

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 
 from leadrules.engine.core.ruleset import (
     NOWHERE,
+    AccountRules,
     Action,
     ActionKind,
     FieldCond,
@@ -23,6 +24,7 @@ from leadrules.engine.core.ruleset import (
     Trigger,
 )
 from leadrules.engine.errors import Problem
+from leadrules.engine.language.account_rules import compile_accounts, trigger_scope
 from leadrules.engine.language.clauses import clause, did_you_mean, stage_condition
 from leadrules.engine.language.rule_files import (
     LifecycleModel,
@@ -46,6 +48,7 @@ class FileRules:
     sequences: dict[str, Sequence] = field(default_factory=dict)
     lifecycle: Lifecycle | None = None
     lifecycle_pos: Pos = NOWHERE
+    accounts: AccountRules | None = None
     ids: list[tuple[str, Pos]] = field(default_factory=list)
     references: list[tuple[str, str, Pos]] = field(default_factory=list)  # (kind, name, where)
 
@@ -157,6 +160,7 @@ class _Compiler:
                 unless_match = clause(
                     self.src, (*path, "unless"), unless, self.problems, needs_event=True
                 )
+            scope, distinct = trigger_scope(self.src, path, trig, self.problems)
             where = self.pos((*path, "id"))
             self.out.ids.append((trig["id"], where))
             self.out.triggers.append(
@@ -172,6 +176,8 @@ class _Compiler:
                     trig.get("description"),
                     where,
                     state_conditions(self.src, (*path, "when"), when, self.problems),
+                    "account" if scope == "account" else "prospect",
+                    distinct,
                 )
             )
 
@@ -247,7 +253,7 @@ class _Compiler:
             )
 
 
-_TOP_LEVEL = ("scoring", "lifecycle", "triggers", "sequences")
+_TOP_LEVEL = ("scoring", "lifecycle", "triggers", "sequences", "accounts")
 
 
 def _valid(
@@ -322,6 +328,12 @@ def compile_file(src: Source) -> tuple[FileRules, list[Problem]]:
         lifecycle = _valid(src, LifecycleModel, data["lifecycle"] or {}, ("lifecycle",), problems)
         if lifecycle is not None:
             compiler.lifecycle(lifecycle)
+
+    if "accounts" in data:
+        accounts = compile_accounts(src, data["accounts"], problems, compiler.actions)
+        if accounts is not None:
+            compiler.out.accounts = accounts[0]
+            compiler.out.ids += accounts[1]
 
     sequences = data.get("sequences")
     if sequences is not None:

@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from leadrules.engine.core.ruleset import Lifecycle, RuleSet, ScoringRule, Sequence, Trigger
+from leadrules.engine.core.ruleset import (
+    AccountRules,
+    Lifecycle,
+    RuleSet,
+    ScoringRule,
+    Sequence,
+    Trigger,
+)
 from leadrules.engine.errors import Problem, RuleError
 from leadrules.engine.language.channels import declared_channels
 from leadrules.engine.language.clauses import did_you_mean
@@ -72,7 +79,10 @@ def load_rules(
         data = src.data if src.data is not None else {}
         if not isinstance(data, dict):
             problems.append(
-                src.at((), "a rule file is a mapping of scoring, lifecycle, triggers, sequences")
+                src.at(
+                    (),
+                    "a rule file is a mapping of scoring, lifecycle, triggers, sequences, accounts",
+                )
             )
             continue
         rules, found = compile_file(src)
@@ -136,6 +146,7 @@ def _merge(
     sequences: dict[str, Sequence] = {}
     lifecycle: Lifecycle | None = None
     lifecycle_at = ""
+    accounts: AccountRules | None = None
     for rules in files:
         for rule_id, where in rules.ids:
             if rule_id in ids:
@@ -176,6 +187,21 @@ def _merge(
                 )
             else:
                 lifecycle, lifecycle_at = rules.lifecycle, str(rules.lifecycle_pos)
+        if rules.accounts is not None:
+            if accounts is not None:
+                where = rules.accounts.pos
+                problems.append(
+                    Problem(
+                        where.path,
+                        where.line,
+                        where.col,
+                        f"accounts is already defined at {accounts.pos}",
+                    )
+                )
+            else:
+                accounts = rules.accounts
+    if accounts is None and any(t.scope == "account" for t in triggers):
+        accounts = AccountRules()  # account triggers alone: accounts with the defaults
     refs: list[tuple[str, Problem]] = []
     known: dict[str, Any] = {
         "channel": channels if declared is None else declared | set(channels),
@@ -196,5 +222,6 @@ def _merge(
         "lifecycle": lifecycle or Lifecycle(),
         "templates": templates.paths(),
         "channels": channels,
+        "accounts": accounts,
     }
     return merged, problems, refs

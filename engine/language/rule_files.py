@@ -100,6 +100,10 @@ class When(Clause):
     score: Any = Field(
         None, description="A condition on the prospect's score at the event, e.g. {at_least: 50}"
     )
+    distinct: Literal["prospects"] | None = Field(
+        None,
+        description="With scope: account, `times` counts different prospects, not events",
+    )
 
 
 class Unless(Clause):
@@ -173,6 +177,11 @@ class LifecycleModel(Strict):
 class TriggerModel(Strict):
     id: str
     description: str | None = None
+    scope: Literal["prospect", "account"] | None = Field(
+        None,
+        description="account: count the matching events of every prospect of the account "
+        "(default: prospect)",
+    )
     when: When
     unless: Unless | None = None
     cooldown: Duration | None = None
@@ -206,6 +215,30 @@ class SequenceModel(Strict):
     steps: list[StepModel]
 
 
+class AccountFitWhen(Strict):
+    trait: Conditions = Field(description="Conditions on the account's traits (group calls)")
+
+
+class AccountFitRuleModel(Strict):
+    id: str
+    description: str | None = None
+    when: AccountFitWhen
+    points: int = Field(ge=-MAX_POINTS, le=MAX_POINTS)
+
+
+class AccountsModel(Strict):
+    top: int = Field(
+        3, ge=1, le=MAX_TIMES, description="How many of the highest prospect scores count"
+    )
+    fit: list[AccountFitRuleModel] = Field(
+        default_factory=list, description="Fit rules over the account's traits"
+    )
+    mql_threshold: int | None = Field(None, ge=-MAX_SCORE, le=MAX_SCORE)
+    on_mql: list[ActionModel] = Field(
+        default_factory=list, description="Notifications when the account becomes an MQL"
+    )
+
+
 class RuleFile(Strict):
     """One rule file; every top-level key is optional."""
 
@@ -213,3 +246,4 @@ class RuleFile(Strict):
     lifecycle: LifecycleModel | None = None
     triggers: list[TriggerModel] | None = None
     sequences: dict[str, SequenceModel] | None = None
+    accounts: AccountsModel | None = None

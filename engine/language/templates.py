@@ -46,6 +46,7 @@ TEMPLATE_VARIABLES = frozenset(
         "sla_deadline",
         "reject_reason",
         "event",
+        "account",  # account decisions only (core.accounts.account_view)
     }
 )
 SUFFIXES = (".md", ".txt")

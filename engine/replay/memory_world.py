@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from leadrules.engine.core.account_state import AccountStates
 from leadrules.engine.core.driver import TimerQueue
 from leadrules.engine.core.state import ProspectState, Timer
 from leadrules.engine.replay.dedupe import SeenIds
 
 
 class MemoryWorld:
-    def __init__(self) -> None:
+    def __init__(self, dedupe_window: int | None = None) -> None:
         self.states: dict[str, ProspectState] = {}
         self.aliases: dict[str, str] = {}
+        self.accounts = AccountStates()  # used when the rules have accounts (core.accounts)
         self.queue = TimerQueue()
         self.timers = self.queue.heap  # (due, seq, timer), a heap
-        self._seen = SeenIds()
+        # the duplicate filter: ids within `dedupe_window` (µs; None: forever)
+        self.seen_ids = SeenIds(dedupe_window)
 
     def resolve(self, prospect: str) -> str:
         aliases = self.aliases
@@ -43,4 +46,4 @@ class MemoryWorld:
         self.queue.push(timer)
 
     def seen(self, message_id: str) -> bool:
-        return not self._seen.add(message_id)
+        return not self.seen_ids.add(message_id)

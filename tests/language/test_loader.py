@@ -273,7 +273,7 @@ def test_templates_that_do_not_compile_or_use_unknown_variables(project: Path) -
         "rules/templates/broken.md:2:1: template does not compile: Unexpected end of template"
     )
     assert odd.startswith(
-        "rules/templates/odd.txt:2:10: unknown template variable 'scroe'; templates get at, channel,"
+        "rules/templates/odd.txt:2:10: unknown template variable 'scroe'; templates get account, at, channel,"
     )
 
 
