@@ -106,3 +106,13 @@ def test_report_over_the_daemons_database(daemon: Daemon) -> None:
     assert report["funnel"]["mql"] == 1
     assert {c["rule"] for c in report["rule_contribution"]} >= {"demo-requested", "senior-title"}
     assert report["forecast"]["open"]["mql"] == 1
+
+
+def test_shadow_page_needs_the_admin_token_and_says_how_to_set_a_shadow(daemon: Daemon) -> None:
+    assert httpx.get(f"{daemon.url}/ui/shadow").status_code == 401
+    assert httpx.get(f"{daemon.url}/ui/shadow", auth=("x", KEY)).status_code == 401
+    page = httpx.get(f"{daemon.url}/ui/shadow", auth=("admin", TOKEN))
+    assert page.status_code == 200
+    assert 'id="shadow-off"' in page.text and "shadow: DIR" in page.text
+    assert 'id="shadow-counts"' not in page.text  # nothing recorded on this database
+    assert 'href="/ui/shadow"' in httpx.get(f"{daemon.url}/ui", auth=("admin", TOKEN)).text
