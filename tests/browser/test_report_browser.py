@@ -1,7 +1,7 @@
 """The HTML report, the backtest report and the `/ui` dashboard in Debian's chromium: the
 charts draw (plotly's SVG with data in it), the report asks no host for anything, the
-dashboard shows a prospect's explanation; screenshots are kept as artifacts
-(`LEADRULES_ARTIFACTS`, default build/screenshots)."""
+dashboard shows a prospect's explanation and the shadow rule set's would-have decisions;
+screenshots are kept as artifacts (`LEADRULES_ARTIFACTS`, default build/screenshots)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import pytest
 
 from bench.generate import generate
 from tests.daemon.harness import ROOT, Daemon
+from tests.daemon.test_shadow_daemon import messages, shadowed
 from tests.daemon.test_ui import TOKEN, history
 from tests.receivers import HttpReceiver
 
@@ -122,3 +123,41 @@ def test_dashboard_shows_the_explanation(chromium: Any, ui_daemon: Daemon) -> No
     assert page.locator("#prospect").inner_text() == "u-ann"
     page.screenshot(path=str(ARTIFACTS / "dashboard-prospect.png"), full_page=True)
     context.close()
+
+
+def test_shadow_page_shows_would_have_decisions(
+    chromium: Any, tmp_path: Path, http: HttpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daemon whose candidate alerts after 2 pricing visits (live: 3): the shadow page,
+    reached from the dashboard's menu, counts and lists what it would have decided."""
+    monkeypatch.setenv("LEADRULES_ADMIN_TOKEN", TOKEN)
+    running = shadowed(tmp_path, f"sqlite:///{tmp_path}/leadrules.db", http.url)
+    running.start()
+    try:
+        assert running.post("/v1/batch", {"batch": messages(datetime.now(UTC))}).status_code == 200
+        running.settle()
+        context = chromium.new_context(
+            http_credentials={"username": "admin", "password": TOKEN},
+            viewport={"width": 1200, "height": 900},
+        )
+        page = context.new_page()
+        assert page.goto(f"{running.url}/ui").status == 200
+        page.click("nav a[href='/ui/shadow']")
+        for _ in range(100):  # the shadow records within a second or two of the events
+            if "pricing-page-3x" in page.locator("body").inner_text():
+                break
+            page.wait_for_timeout(200)
+            page.reload()
+        counts = page.locator("#shadow-counts").inner_text()
+        assert "would have" in counts and "live only" in counts
+        would_have = page.locator("#would-have").inner_text()
+        assert "pricing-page-3x" in would_have and "roi-calculator" in would_have
+        assert "none" in page.locator("#live-only").inner_text()
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "dashboard-shadow.png"), full_page=True)
+        page.locator("#would-have a", has_text="u-pat").first.click()
+        page.wait_for_selector("#prospect")
+        assert page.locator("#prospect").inner_text() == "u-pat"
+        context.close()
+    finally:
+        running.stop()
