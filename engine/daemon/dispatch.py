@@ -242,10 +242,10 @@ class Dispatcher:
             row.next_attempt_at = now + wait
         return outcome
 
-    def _record(self, outcomes: list[Outcome]) -> None:
+    def _record(self, outcomes: list[Outcome], session: Session | None = None) -> None:
         """Write the outcomes in one transaction: one statement, its rows sent together
         (psycopg's executemany pipelines them). A row changed meanwhile (deleted by `forget`,
-        say) is left as it is."""
+        say) is left as it is. With `session`, in that transaction (the caller commits)."""
         if not outcomes:
             return
         params = [
@@ -260,9 +260,12 @@ class Dispatcher:
             }
             for o in outcomes
         ]
-        with self.store.session() as session:
+        if session is not None:
             session.connection().execute(_RECORD, params)
-            session.commit()
+            return
+        with self.store.session() as own:
+            own.connection().execute(_RECORD, params)
+            own.commit()
 
     def _report(self, outcome: Outcome) -> None:
         row = outcome.row

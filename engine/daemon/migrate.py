@@ -9,6 +9,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -21,6 +22,18 @@ def config(engine: Engine) -> Config:
     return cfg
 
 
+# PostgreSQL: daemons starting together on one database migrate one at a time.
+MIGRATION_LOCK = 0x4C520003
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database behind `engine` to `revision` (the newest by default)."""
-    command.upgrade(config(engine), revision)
+    if engine.dialect.name != "postgresql":
+        command.upgrade(config(engine), revision)
+        return
+    with engine.connect() as lock:
+        lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        try:
+            command.upgrade(config(engine), revision)
+        finally:
+            lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})

@@ -25,11 +25,10 @@ from starlette.concurrency import run_in_threadpool
 from leadrules.engine.clock import Clock, WallClock
 from leadrules.engine.core.state import Decision
 from leadrules.engine.daemon.db_outage import DbOutage, is_db_unavailable
-from leadrules.engine.daemon.dispatch import Dispatcher
 from leadrules.engine.daemon.metrics import Metrics
-from leadrules.engine.daemon.service import Service
 from leadrules.engine.daemon.shadow_loop import ShadowLoop
 from leadrules.engine.daemon.store import DecisionRow, Store
+from leadrules.engine.daemon.workers import Workers
 from leadrules.engine.errors import RuleError
 from leadrules.engine.language.loader import load_rules
 from leadrules.engine.language.settings import Settings, load_settings
@@ -88,8 +87,10 @@ class Daemon:
 
         self.store = Store(self.settings.database_url)
         self.store.migrate()
+        # Alone on SQLite; one of any number of workers on PostgreSQL (daemon.workers).
+        self.workers = Workers(self.store, self.clock, lambda: self._wake.set())
         self.metrics = Metrics()
-        self.service = Service(self.store, rules, self.clock)
+        self.service = self.workers.service(self.store, rules, self.clock)
         self.service.on_decisions = self._decided
         self.service.refuse_future = True
         self.service.on_set_aside = self._set_aside
@@ -104,7 +105,7 @@ class Daemon:
                 lambda: self.service.ticked_through,
             )
         dispatch = self.settings.dispatch
-        self.dispatcher = Dispatcher(
+        self.dispatcher = self.workers.dispatcher(
             self.store,
             rules,
             TemplateSet(options.rules_dir / "templates"),
@@ -155,7 +156,7 @@ class Daemon:
 
     def _work_loop(self) -> None:
         while not self._stopping.is_set():
-            self._wake.wait(timeout=1.0)
+            self._wake.wait(timeout=self.workers.next_look(self.service))
             self._wake.clear()
             try:
                 if self.service.process_pending():
@@ -248,6 +249,7 @@ class Daemon:
             "rules_version": self.rules_version,
             "last_reload_error": self.last_reload_error,
             **counts,
+            **self.workers.status(),
         }
 
     def refresh_gauges(self) -> None:
@@ -260,6 +262,7 @@ class Daemon:
 
     def start(self) -> None:
         """Start background work (the HTTP server is started by `serve`)."""
+        self.workers.start()
         # After downtime: evaluate what was stored and fire overdue timers at their due time.
         self.service.process_pending(limit=10**9)
         self.service.tick()
@@ -280,6 +283,7 @@ class Daemon:
             self._worker.join(timeout=30)
         if self.shadow is not None:
             self.shadow.stop()
+        self.workers.stop()
         self.dispatcher.close()
         self.store.dispose()
 

@@ -1,0 +1,174 @@
+"""Evaluation by one of several daemons sharing a PostgreSQL database: the events and timers
+of the partitions this worker holds (`daemon.leases`), in the order one daemon would
+evaluate them (docs/scale.md, "Several workers").
+
+The same `Service` (ingest is unchanged: every worker stores what it receives), with
+`process_pending` and `tick` restricted to the held partitions. Each pass locks the held
+partitions' rows, reads their pending events in the order received and evaluates those that
+may go now (`partitions.plan`) in one `Batch` with the timers of those partitions. An
+`identify` or `alias` that links a prospect of another worker's partition is evaluated by
+itself, under the locks of both partitions, once it is the first pending event of both.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import orjson
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from leadrules.engine.clock import Clock
+from leadrules.engine.core.driver import receipt_limits
+from leadrules.engine.core.events import normalize
+from leadrules.engine.core.ruleset import RuleSet
+from leadrules.engine.daemon import partitions
+from leadrules.engine.daemon.batch import Batch, Poisoned
+from leadrules.engine.daemon.leases import Leases
+from leadrules.engine.daemon.partitions import Pending
+from leadrules.engine.daemon.service import Service
+from leadrules.engine.daemon.store import EventRow, Store
+
+log = logging.getLogger("leadrules.daemon")
+
+# A pass that finds a partition's oldest event waiting on another worker's partition says
+# so; the work loop then looks again this much later (seconds) rather than after a second.
+WAITING_RETRY = 0.05
+
+
+class PartitionedService(Service):
+    def __init__(
+        self, store: Store, rules: RuleSet, clock: Clock, leases: Leases, *, matcher: str = "python"
+    ) -> None:
+        super().__init__(store, rules, clock, matcher=matcher)
+        self.leases = leases
+        self.waiting = False  # the last pass left an event waiting on another partition
+        self._poisoned = False  # the last pass set an item aside: run it again without
+        with store.session() as session:
+            partitions.ensure(session)
+
+    def process_pending(self, limit: int = 100_000, batch: int = 500) -> int:
+        """Evaluate the pending events of the held partitions, as `Service.process_pending`
+        does for all: in the order received, up to `batch` per transaction."""
+        done = 0
+        with self._lock:
+            self.waiting = False
+            while done < limit:
+                held = self.leases.held()
+                if not held:
+                    break
+                self._poisoned = False
+                evaluated, cross = self._pass(held, min(batch, limit - done))
+                if cross is not None:
+                    crossed = self._cross(cross)
+                    self.waiting = crossed is None
+                    evaluated += crossed or 0
+                done += evaluated
+                if evaluated == 0 and not self._poisoned:
+                    break
+        return done
+
+    def _pass(self, held: frozenset[int], limit: int) -> tuple[int, Pending | None]:
+        """One transaction over the held partitions: (events evaluated, the first event
+        that waits on a partition held elsewhere)."""
+        with self.store.session() as session:
+            last = partitions.lock(session, held)
+            rows = partitions.pending(session, held, limit)
+            chosen, cross = partitions.plan(rows, held)
+            if not chosen:
+                session.rollback()
+                return 0, cross
+            return self._evaluate(session, held, chosen, last), cross
+
+    def _cross(self, row: Pending) -> int | None:
+        """Evaluate `row`, which touches a partition held elsewhere, under the locks of all
+        its partitions, if it is now the first pending event of each; else None."""
+        with self.store.session() as session:
+            last = partitions.lock(session, row.parts)
+            first = partitions.pending(session, row.parts, 1)
+            if not first or first[0].seq != row.seq:
+                session.rollback()
+                return None if first else 0
+            return self._evaluate(session, row.parts, first, last)
+
+    def _evaluate(
+        self, session: Session, parts: frozenset[int], rows: list[Pending], last: int | None
+    ) -> int:
+        """Evaluate `rows` (pending events of `parts`, in order) and commit; 0 when one of
+        them raised (it is held, and the next pass runs without it)."""
+        raws = [orjson.loads(row.raw) for row in rows]
+        items = list(
+            receipt_limits(
+                (
+                    (row.ts, row.received_at, normalize(raw))
+                    for row, raw in zip(rows, raws, strict=True)
+                ),
+                last,
+            )
+        )
+        run = Batch(
+            self, session, max(before for before, _, _ in items), partitions.timers_of(parts)
+        )
+        links: list[tuple[str, str]] = []
+        run.world.on_link = lambda alias, canonical: links.append((alias, canonical))
+        run.world.prefetch(
+            str(raw[key])
+            for raw in raws
+            for key in ("userId", "anonymousId", "previousId")
+            if raw.get(key)
+        )
+        run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
+        try:
+            run.driver.run(items)
+        except Poisoned as poisoned:
+            session.rollback()
+            self.held[poisoned.key] = poisoned.failure
+            log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+            self._poisoned = True
+            return 0
+        session.execute(
+            update(EventRow)
+            .where(col(EventRow.seq).in_([row.seq for row in rows]))
+            .where(col(EventRow.message_id).not_in(list(self.held)))
+            .values(status="done")
+        )
+        partitions.record_links(session, links)
+        partitions.advance(session, parts, max(row.received_at for row in rows))
+        run.commit()
+        return len(rows)
+
+    def tick(self, now_us: int | None = None) -> int:
+        """Fire the held partitions' timers due at or before now, after their events. A
+        partition with an event still pending (waiting on another partition) is left for
+        the next tick, so its timers never overtake its events."""
+        with self._ingest_lock:
+            now = self.clock.now_us() if now_us is None else now_us
+            self._last_stamp = max(self._last_stamp + 1, now + 1)
+            self.ticked_through = now
+        self.process_pending(limit=10**9)
+        fired = 0
+        with self._lock:
+            while True:
+                held = self.leases.held()
+                if not held:
+                    return fired
+                with self.store.session() as session:
+                    partitions.lock(session, held)
+                    busy = {
+                        p for row in partitions.pending(session, held, 10_000) for p in row.parts
+                    }
+                    free = held - busy
+                    if not free:
+                        return fired
+                    run = Batch(self, session, now + 1, partitions.timers_of(frozenset(free)))
+                    if not run.queue.heap:
+                        return fired
+                    run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
+                    try:
+                        fired += run.driver.fire_through(now)
+                    except Poisoned as poisoned:
+                        session.rollback()
+                        self.held[poisoned.key] = poisoned.failure
+                        log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+                        continue
+                    run.commit()
