@@ -168,6 +168,27 @@ class BacktestRun:
     resolve: Callable[[str], str]
 
 
+def lanes_for(baseline: RuleSet, candidate: RuleSet) -> tuple[list[Side], Outcomes, list[Lane]]:
+    """The two sides, the outcomes they are judged by, and the lanes of one pass: each
+    rule set as it is, and a probe of each scoring (one, when the candidate's is the
+    baseline's: the candidate then shares the baseline's checks)."""
+    sides = [Side("baseline", baseline), Side("candidate", candidate)]
+    lanes = []
+    for side in sides:
+        side.lane = Lane(side.rules, side.collect)
+        lanes.append(side.lane)
+    base_checks = sides[0].checks
+    probe = Options(mql_probe=base_checks.record)
+    lanes.append(Lane(probe_rules(baseline), options=probe, accepts=scoring_events(baseline)))
+    if _same_scoring(baseline, candidate):
+        sides[1].checks = base_checks
+    else:
+        probe = Options(mql_probe=sides[1].checks.record)
+        accepts = scoring_events(candidate)
+        lanes.append(Lane(probe_rules(candidate), options=probe, accepts=accepts))
+    return sides, Outcomes(), lanes
+
+
 def run_backtest(
     sources: list[EventFile],
     baseline: RuleSet,
@@ -176,28 +197,13 @@ def run_backtest(
     on_reject: Callable[[Rejected], None] = lambda item: None,
     on_bytes: Callable[[int], None] | None = None,
 ) -> BacktestRun:
+    """The backtest in this process (`backtest_workers.run_backtest_workers`: in partitions)."""
     sides: list[Side] = []
     outcomes = Outcomes()
 
     def make_lanes() -> list[Lane]:
-        nonlocal outcomes
-        outcomes = Outcomes()
-        sides.clear()
-        sides.extend([Side("baseline", baseline), Side("candidate", candidate)])
-        lanes = []
-        for side in sides:
-            side.lane = Lane(side.rules, side.collect)
-            lanes.append(side.lane)
-        base_checks = sides[0].checks
-        probe = Options(mql_probe=base_checks.record)
-        accepts = scoring_events(baseline)
-        lanes.append(Lane(probe_rules(baseline), options=probe, accepts=accepts))
-        if _same_scoring(baseline, candidate):
-            sides[1].checks = base_checks
-        else:
-            probe = Options(mql_probe=sides[1].checks.record)
-            accepts = scoring_events(candidate)
-            lanes.append(Lane(probe_rules(candidate), options=probe, accepts=accepts))
+        nonlocal sides, outcomes
+        sides, outcomes, lanes = lanes_for(baseline, candidate)
         return lanes
 
     lanes, stats = run_lanes(

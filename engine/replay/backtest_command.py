@@ -17,9 +17,29 @@ from leadrules.engine.language.loader import load_rules
 from leadrules.engine.replay.backtest import run_backtest
 from leadrules.engine.replay.backtest_result import summarize
 from leadrules.engine.replay.backtest_view import render
-from leadrules.engine.replay.sources import Rejected, event_files
+from leadrules.engine.replay.sources import EventFile, Rejected, event_files
 
 EXIT_OK, EXIT_REJECTED = 0, 3
+
+
+def worker_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 1 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to 255, got {text!r}")
+    return value
+
+
+def default_workers(sources: list[EventFile]) -> int:
+    """Every core, for input large enough to repay the partition pass (docs/scale.md)."""
+    from leadrules.engine.replay.pool import default_workers as cores
+    from leadrules.engine.replay.workers import PARALLEL_BYTES
+
+    if sum(s.size() for s in sources) < PARALLEL_BYTES:
+        return 1
+    return min(cores(), 255)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +65,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--flips", type=int, default=10, help="prospects listed per change (default 10)"
     )
     parser.add_argument("--quiet", action="store_true", help="no table on the terminal")
+    parser.add_argument(
+        "--workers",
+        type=worker_count,
+        default=0,
+        metavar="N",
+        help="processes evaluating prospects (default: every core for 8 MB of input or "
+        "more); the figures are the same for any N",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the partitions on the Dask scheduler at ADDRESS (tcp://host:8786); every "
+        "worker must read the EVENTS paths (docs/scale.md)",
+    )
 
 
 def rule_dirs(directory: str, default_config: str) -> tuple[Path, Path]:
@@ -80,7 +114,20 @@ def main(args: argparse.Namespace) -> int:
         print(f"rejected: {item}", file=sys.stderr)
 
     try:
-        run = run_backtest(sources, baseline, candidate, on_reject=on_reject)
+        workers = args.workers or (0 if args.cluster else default_workers(sources))
+        if args.cluster or workers > 1:
+            from leadrules.engine.replay.backtest_workers import run_backtest_workers
+
+            run = run_backtest_workers(
+                sources,
+                baseline,
+                candidate,
+                workers=workers,
+                on_reject=on_reject,
+                cluster=args.cluster,
+            )
+        else:
+            run = run_backtest(sources, baseline, candidate, on_reject=on_reject)
     finally:
         for source in sources:
             source.close()

@@ -90,7 +90,12 @@ def _side(
             "sequences_entered": dict(sorted(side.sequences.items())),
             "sequences_entered_total": sum(side.sequences.values()),
             "decisions": dict(sorted(side.by_action.items())),
-            "weekly": [{"week": _week_label(w), **dict(c)} for w, c in sorted(side.weekly.items())],
+            # Counts by name, so the document does not depend on which came first in a week
+            # (the same with the history split across workers).
+            "weekly": [
+                {"week": _week_label(w), **dict(sorted(c.items()))}
+                for w, c in sorted(side.weekly.items())
+            ],
             "threshold_curve": {
                 "starts": threshold_curve.starts,
                 "mqls": threshold_curve.mqls,

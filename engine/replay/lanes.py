@@ -10,7 +10,7 @@ seen before); the others follow it, so every lane sees exactly the same events.
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from leadrules.engine.core.driver import Driver
@@ -20,7 +20,7 @@ from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
 from leadrules.engine.replay.memory_world import MemoryWorld
-from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered
+from leadrules.engine.replay.sources import EventFile, Item, OutOfOrder, Rejected, ordered
 
 Collect = Callable[[list[Decision], int], None]  # decisions and the exact time they were made
 
@@ -96,6 +96,52 @@ def run_lanes(
         gc.set_threshold(*thresholds)
 
 
+class LanePass:
+    """The lanes over one stream of items: `events` runs them (and returns the last event's
+    time), `finish` advances every lane's time to an end (the last event, or the latest
+    last event of all partitions when the history is split: engine/replay/pool.py)."""
+
+    def __init__(self, lanes: list[Lane], observe: Callable[[Event], None]) -> None:
+        self.lanes = lanes
+        self.observe = observe
+        self.stats = PassStats()
+
+    def events(self, items: Iterable[Item]) -> int | None:
+        lanes, observe, stats = self.lanes, self.observe, self.stats
+        first = lanes[0].start(follower=False).step
+        first_collect = lanes[0].collect
+        others = [
+            (lane.start(follower=True).step, lane.collect, lane.accepts) for lane in lanes[1:]
+        ]
+        last = None
+        for ts, _, _, event in items:
+            _, decisions = first(ts, event)
+            if decisions is None:
+                stats.duplicates += 1
+                continue
+            observe(event)  # before its decisions are collected: they may look at it
+            if decisions and first_collect is not None:
+                first_collect(decisions, ts)
+            for step, collect, accepts in others:
+                if accepts is not None and not accepts(event):
+                    continue
+                _, decisions = step(ts, event)
+                if decisions and collect is not None:
+                    collect(decisions, ts)
+            stats.events += 1
+            if stats.first_at is None:
+                stats.first_at = ts
+            last = ts
+        stats.last_at = last
+        return last
+
+    def finish(self, end: int | None) -> None:
+        if end is not None:
+            for lane in self.lanes:
+                assert lane.driver is not None
+                lane.driver.fire_through(end)
+
+
 def _pass(
     sources: list[EventFile],
     lanes: list[Lane],
@@ -104,32 +150,6 @@ def _pass(
     on_bytes: Callable[[int], None] | None,
     full_sort: bool,
 ) -> tuple[list[Lane], PassStats]:
-    stats = PassStats()
-    first = lanes[0].start(follower=False).step
-    first_collect = lanes[0].collect
-    others = [(lane.start(follower=True).step, lane.collect, lane.accepts) for lane in lanes[1:]]
-    last = None
-    for ts, _, _, event in ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes):
-        _, decisions = first(ts, event)
-        if decisions is None:
-            stats.duplicates += 1
-            continue
-        observe(event)  # before its decisions are collected: they may look at it
-        if decisions and first_collect is not None:
-            first_collect(decisions, ts)
-        for step, collect, accepts in others:
-            if accepts is not None and not accepts(event):
-                continue
-            _, decisions = step(ts, event)
-            if decisions and collect is not None:
-                collect(decisions, ts)
-        stats.events += 1
-        if stats.first_at is None:
-            stats.first_at = ts
-        last = ts
-    stats.last_at = last
-    if last is not None:
-        for lane in lanes:
-            assert lane.driver is not None
-            lane.driver.fire_through(last)
-    return lanes, stats
+    run = LanePass(lanes, observe)
+    run.finish(run.events(ordered(sources, reject, full_sort=full_sort, on_bytes=on_bytes)))
+    return lanes, run.stats

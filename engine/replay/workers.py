@@ -24,6 +24,7 @@ event, and all fire their timers through the latest (engine/replay/pool.py).
 from __future__ import annotations
 
 import heapq
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled
 from leadrules.engine.errors import LeadrulesError
+from leadrules.engine.replay.dedupe import DEFAULT_WINDOW
 from leadrules.engine.replay.dry_run import ReplayResult, ReplayStats
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.partition import plan
@@ -81,7 +83,7 @@ class Partitioned:
         on_bytes: Progress | None,
     ) -> Partitioned:
         plans = plan(sources, partitions, on_bytes)
-        names = [(s.name, str(s.path)) for s in sources]
+        names = [(s.name, os.path.abspath(s.path)) for s in sources]
         return cls(names, plans, partitions, until)
 
     def sources(self) -> list[EventFile]:
@@ -165,6 +167,7 @@ class ReplayJob:
     parts: Partitioned
     rules: RuleSet
     matcher: str
+    dedupe_window: int | None = DEFAULT_WINDOW
 
     @property
     def partitions(self) -> int:
@@ -192,7 +195,8 @@ class _ReplayTask:
             return last
 
     def _run(self, full_sort: bool) -> int | None:
-        world = MemoryWorld()
+        world = MemoryWorld(self.job.dedupe_window)
+        advance = world.seen_ids.advance
         queue = world.queue = _KeyedQueue()
         world.timers = queue.heap
         evaluator = Evaluator(self.compiled, world, None)
@@ -264,6 +268,7 @@ class _ReplayTask:
                 if until is not None and ts > until:
                     stats.after_until += 1
                     continue
+                advance(ts)
                 yield ts, event, (ts, 0, index, number)
 
         self.driver.run(items())
@@ -292,22 +297,25 @@ def replay_workers(
     on_reject: Callable[[Rejected], None] | None = None,
     on_bytes: Callable[[int], None] | None = None,
     cluster: str | None = None,
+    dedupe_window: int | None = DEFAULT_WINDOW,
 ) -> ReplayResult:
     """`dry_run.replay` in timestamp order on `workers` processes (or, with `cluster`, on
     the Dask workers of the scheduler at that address); the same bytes to `out`."""
     started = time.perf_counter()
     if cluster is not None:
-        from leadrules.engine.replay.cluster import connect, run_cluster
+        from leadrules.engine.replay.cluster import connect, run_cluster, workers_of
 
         client = connect(cluster)
         try:
-            partitions = workers if workers > 0 else sum(client.nthreads().values())
-            job = ReplayJob(Partitioned.of(sources, partitions, until, on_bytes), rules, matcher)
+            partitions = workers if workers > 0 else workers_of(client)
+            parts = Partitioned.of(sources, partitions, until, on_bytes)
+            job = ReplayJob(parts, rules, matcher, dedupe_window)
             results, end = run_cluster(client, job, on_bytes)
         finally:
             client.close()
     else:
-        job = ReplayJob(Partitioned.of(sources, workers, until, on_bytes), rules, matcher)
+        parts = Partitioned.of(sources, workers, until, on_bytes)
+        job = ReplayJob(parts, rules, matcher, dedupe_window)
         results, end = run_local(job, on_bytes)
     stats = merge_stats([part for part, _, _ in results])
     for item in ordered_rejections(sources, [bad for _, _, bad in results]):
