@@ -6,6 +6,7 @@ import argparse
 
 from leadrules.engine.cli.common import iso_time, rule_args, worker_count
 from leadrules.engine.replay import backtest_command, report_command
+from leadrules.engine.replay.dedupe import DEFAULT_WINDOW, parse_window
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -45,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes evaluating prospects (default: every core); the output is the same "
         "for any N. --order received, --strict and --render run in one process",
+    )
+    replay.add_argument(
+        "--dedupe-window",
+        type=parse_window,
+        default=DEFAULT_WINDOW,
+        metavar="DURATION",
+        help="a message is ignored when one with its messageId came at most DURATION before "
+        "(default 365d); `all`: however long before (memory grows with the history)",
     )
     replay.add_argument(
         "--render",

@@ -50,6 +50,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     matcher=args.matcher,
                     on_reject=on_reject,
                     on_bytes=progress.advance,
+                    dedupe_window=args.dedupe_window,
                 )
             else:
                 result = replay(
@@ -64,6 +65,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     on_reject=on_reject,
                     on_bytes=progress.advance,
                     order=args.order,
+                    dedupe_window=args.dedupe_window,
                 )
     except StrictStop as stop:
         print(f"rejected: {stop.rejected}", file=sys.stderr)

@@ -1,11 +1,18 @@
-"""Which `messageId`s were seen, in little memory: replay's duplicate filter.
+"""Which `messageId`s were seen, within a window of time, in little memory: replay's
+duplicate filter.
 
-The contract ignores a second message with the same `messageId`, however far apart. Keeping
-every id as a string costs about 110 bytes each (a gigabyte at 10M events); here each costs
-about 11 bytes: ids are hashed to 64 bits (a collision between two real ids is about
-n²/2⁶⁵ likely: 3·10⁻⁶ at 10M), kept in a set while recent, and frozen into sorted arrays
-(merged like a binary counter, so there are few) behind one Bloom filter that spares most
-lookups the binary searches.
+A message is a duplicate when a message with the same `messageId` was accepted and the
+replay's time (the latest timestamp read) is at most `window` past that message's
+timestamp. In timestamp order that is: the repeat's timestamp is at most `window` after the
+accepted copy's. Older ids are forgotten, so memory follows the window, not the history
+(docs/scale.md, "Memory"); `window=None` keeps every id ever seen.
+
+Each id costs about 19 bytes: its 64-bit hash (a collision between two ids in one window
+is about n²/2⁶⁵ likely: 3·10⁻⁸ at 1M ids) and the accepted copy's timestamp. The newest
+ids are held in a dict; every `recent_limit` of them are frozen into a chunk (two sorted
+arrays); a chunk is dropped once its newest id is past the window. One Bloom filter over the
+chunks spares most lookups the binary searches; it is rebuilt when the ids dropped from
+it outnumber those it still holds.
 """
 
 from __future__ import annotations
@@ -13,10 +20,22 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 
-_PLAIN_LIMIT = 1_000_000  # up to this many ids, a plain set of strings (fastest)
-_RECENT = 1 << 18  # then: hashes held in a set before they are frozen
-_BLOOM_BITS_PER_ID = 12
-_BLOOM_BYTES = 1 << 20  # the Bloom filter's first size (a power of two); it doubles as needed
+from leadrules.engine.timefmt import US_PER_S, parse_duration
+
+# A year: far longer than any retried delivery (Segment's own dedupe looks back about a
+# day), and ids in a year cost about 19 bytes each (20 MB at a million a year).
+DEFAULT_WINDOW = 365 * 86_400 * US_PER_S
+
+_RECENT = 1 << 16  # ids held in the dict before they are frozen into a chunk
+_BLOOM_BITS_PER_ID = 16  # two probes: about 1.4% false positives when full
+_BLOOM_BYTES = 1 << 16  # the Bloom filter's least size (a power of two)
+
+
+def parse_window(text: str) -> int | None:
+    """`--dedupe-window`: a duration (`7d`, `24h`) in µs, or `all` (None: forever)."""
+    if text == "all":
+        return None
+    return parse_duration(text)
 
 
 # Python's string hash is randomised per process but stable within one, which is all a
@@ -24,93 +43,111 @@ _BLOOM_BYTES = 1 << 20  # the Bloom filter's first size (a power of two); it dou
 _hash = hash
 
 
+class _Chunk:
+    """Frozen ids: hashes sorted, the timestamp of each, and the newest timestamp."""
+
+    __slots__ = ("hashes", "newest", "stamps")
+
+    def __init__(self, held: dict[int, int]) -> None:
+        pairs = sorted(held.items())
+        self.hashes = array("q", [h for h, _ in pairs])
+        self.stamps = array("q", [at for _, at in pairs])
+        self.newest = max(self.stamps)
+
+    def stamp(self, h: int) -> int | None:
+        """The timestamp `h` was accepted at, or None if it is not here."""
+        hashes = self.hashes
+        i = bisect_left(hashes, h)
+        if i < len(hashes) and hashes[i] == h:
+            return self.stamps[i]
+        return None
+
+
 class SeenIds:
-    """`recent_limit` and `bloom_bytes` are the sizes above; tests make them small so that a
-    few thousand ids go through every stage."""
+    """`window` in microseconds (None: forever). `recent_limit` and `bloom_bytes` are the
+    sizes above; tests make them small so that a few ids go through every stage.
+
+    `advance(ts)` says the timestamp of the message `add` is given next."""
 
     def __init__(
         self,
-        plain_limit: int = _PLAIN_LIMIT,
+        window: int | None = None,
         *,
         recent_limit: int = _RECENT,
         bloom_bytes: int = _BLOOM_BYTES,
     ) -> None:
-        self._plain: set[str] | None = set()
-        self._plain_limit = plain_limit
+        self.window = window
+        self._now = 0  # the timestamp of the message being read
+        self._clock = 0  # the latest timestamp read
         self._recent_limit = recent_limit
         self._bloom_bytes = bloom_bytes
-        self._recent: set[int] = set()
-        self._levels: list[array[int]] = []  # sorted, largest first
+        self._recent: dict[int, int] = {}  # hash -> timestamp of the accepted copy
+        self._chunks: list[_Chunk] = []  # oldest first
         self._bloom = bytearray(bloom_bytes)
         self._mask = bloom_bytes * 8 - 1
-        self._bloom_ids = 0
+        self._marked = 0  # ids marked in the Bloom filter, dropped ones included
 
     def __len__(self) -> int:
-        plain = len(self._plain) if self._plain is not None else 0
-        return plain + len(self._recent) + sum(len(level) for level in self._levels)
+        """Ids held (some may be past the window until their chunk is dropped)."""
+        return len(self._recent) + self._frozen()
+
+    def _frozen(self) -> int:
+        return sum(len(chunk.hashes) for chunk in self._chunks)
+
+    def advance(self, at: int) -> None:
+        self._now = at
+        if at > self._clock:
+            self._clock = at
 
     def add(self, message_id: str) -> bool:
-        """Remember `message_id`; False when it was seen before."""
-        plain = self._plain
-        if plain is not None:
-            if message_id in plain:
-                return False
-            plain.add(message_id)
-            if len(plain) >= self._plain_limit:
-                self._compact()
-            return True
+        """Remember `message_id`; False when it is a duplicate."""
         h = _hash(message_id)
-        if h in self._recent or (self._levels and self._frozen(h)):
+        oldest = None if self.window is None else self._clock - self.window
+        at = self._recent.get(h)
+        if at is None and self._chunks:
+            at = self._stamp(h)
+        if at is not None and (oldest is None or at >= oldest):
             return False
-        self._recent.add(h)
+        self._recent[h] = self._now
         if len(self._recent) >= self._recent_limit:
             self._freeze()
         return True
 
-    def _compact(self) -> None:
-        """Switch from strings to hashes: memory stays bounded from here on."""
-        assert self._plain is not None
-        hashes = [_hash(m) for m in self._plain]
-        self._plain = None
-        step = self._recent_limit
-        for start in range(0, len(hashes), step):
-            self._recent = set(hashes[start : start + step])
-            self._freeze()
-
-    def _frozen(self, h: int) -> bool:
+    def _stamp(self, h: int) -> int | None:
+        """The timestamp of the newest frozen copy of `h`, or None."""
         bloom, mask = self._bloom, self._mask
         a, b = h & mask, (h >> 32) & mask
         if not (bloom[a >> 3] >> (a & 7)) & 1 or not (bloom[b >> 3] >> (b & 7)) & 1:
-            return False
-        for level in self._levels:
-            i = bisect_left(level, h)
-            if i < len(level) and level[i] == h:
-                return True
-        return False
+            return None
+        for chunk in reversed(self._chunks):
+            at = chunk.stamp(h)
+            if at is not None:
+                return at
+        return None
 
     def _freeze(self) -> None:
-        chunk = array("q", sorted(self._recent))
-        self._recent = set()
-        self._levels.append(chunk)
-        # Merge while the newest level is as large as the one before: few levels to search.
-        while len(self._levels) > 1 and len(self._levels[-1]) >= len(self._levels[-2]):
-            newer = self._levels.pop()
-            older = self._levels.pop()
-            self._levels.append(array("q", sorted(older + newer)))
-        self._bloom_ids += len(chunk)
-        if self._bloom_ids * _BLOOM_BITS_PER_ID > len(self._bloom) * 8:
-            self._rebuild_bloom()
+        chunk = _Chunk(self._recent)
+        self._recent = {}
+        self._chunks.append(chunk)
+        if self.window is not None:
+            oldest = self._clock - self.window
+            self._chunks = [c for c in self._chunks if c.newest >= oldest]
+        held = self._frozen()
+        self._marked += len(chunk.hashes)
+        if self._marked > 2 * held or held * _BLOOM_BITS_PER_ID > len(self._bloom) * 8:
+            self._rebuild_bloom(held)
         else:
-            self._mark(chunk)
+            self._mark(chunk.hashes)
 
-    def _rebuild_bloom(self) -> None:
+    def _rebuild_bloom(self, held: int) -> None:
         size = self._bloom_bytes
-        while size * 8 < self._bloom_ids * _BLOOM_BITS_PER_ID * 2:
+        while size * 8 < held * _BLOOM_BITS_PER_ID * 2:
             size *= 2
         self._bloom = bytearray(size)
         self._mask = size * 8 - 1
-        for level in self._levels:
-            self._mark(level)
+        self._marked = held
+        for chunk in self._chunks:
+            self._mark(chunk.hashes)
 
     def _mark(self, values: array[int]) -> None:
         bloom, mask = self._bloom, self._mask

@@ -28,6 +28,7 @@ from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
 from leadrules.engine.errors import LeadrulesError
+from leadrules.engine.replay.dedupe import DEFAULT_WINDOW
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.sources import (
     REORDER_WINDOW,
@@ -92,11 +93,13 @@ def replay(
     on_bytes: Callable[[int], None] | None = None,
     on_decisions: Callable[[list[Decision]], None] | None = None,
     order: str = "timestamp",
+    dedupe_window: int | None = DEFAULT_WINDOW,
 ) -> ReplayResult:
     """Replay `sources` under `rules`, writing decision records to `out`.
 
     `order="timestamp"`: what the rules would have done (events in timestamp order);
     `order="received"`: what the daemon did (events in the order received, `receivedAt`).
+    `dedupe_window`: how long a `messageId` is remembered (µs; None: forever; dedupe.py).
 
     Streams sorted input; input too far out of order for that is read again and sorted in
     memory (the decisions written so far are discarded, and rejections are reported once).
@@ -131,12 +134,23 @@ def replay(
                 on_decisions,
                 False,
                 order,
+                dedupe_window,
             )
         except OutOfOrder:
             buffer.seek(0)
             buffer.truncate()
             result = _run(
-                sources, compiled, buffer, until, options, reject, None, on_decisions, True, order
+                sources,
+                compiled,
+                buffer,
+                until,
+                options,
+                reject,
+                None,
+                on_decisions,
+                True,
+                order,
+                dedupe_window,
             )
             result.stats.restarted = True
         result.stats.lines_rejected = len(reported)
@@ -191,8 +205,10 @@ def _run(
     on_decisions: Callable[[list[Decision]], None] | None,
     full_sort: bool,
     order: str = "timestamp",
+    dedupe_window: int | None = DEFAULT_WINDOW,
 ) -> ReplayResult:
-    world = MemoryWorld()
+    world = MemoryWorld(dedupe_window)
+    advance = world.seen_ids.advance  # the duplicate filter's clock: each message's timestamp
     evaluator = Evaluator(compiled, world, options)
     stats = ReplayStats()
     started = time.perf_counter()
@@ -244,6 +260,7 @@ def _run(
                     stats.after_until += 1
                     continue
                 latest[0] = max(latest[0], ts, got)
+                advance(ts)
                 yield ts, got, event
 
         driver.run(receipt_limits(received()))
@@ -255,6 +272,7 @@ def _run(
                 if until is not None and ts > until:
                     stats.after_until += 1
                     continue
+                advance(ts)
                 yield ts, event, None
 
         driver.run(timestamped())
