@@ -172,6 +172,8 @@ class Lifecycle:
     default_reject_reason: str | None = None  # on_reject.default_reason
     deal_lost_stage: Stage | None = None  # None: Deal Lost changes no stage (contract)
     sla_business_hours: SendWindow | None = None  # sla.business_hours: count only these
+    # send_cap: (times, per_us): sends to one prospect through every channel together
+    send_cap: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

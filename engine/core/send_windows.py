@@ -73,6 +73,18 @@ def next_open(window: SendWindow, at_us: int, traits: dict[str, Any]) -> int:
     return at_us  # no working day at all: never hold a message forever
 
 
+EVERY_CHANNEL = "*"  # the key of a prospect's sends through any channel (lifecycle.send_cap)
+
+
+def under_cap(sends: dict[str, list[int]], key: str, cap: tuple[int, int], at: int) -> bool:
+    """Fewer than N sends counted under `key` within the D before `at` (times older than
+    that are dropped). Counts nothing."""
+    times, per = cap
+    kept = [t for t in sends.get(key, []) if t > at - per]
+    sends[key] = kept
+    return len(kept) < times
+
+
 def within_cap(
     sends: dict[str, list[int]], channel: str, cap: tuple[int, int] | None, at: int
 ) -> bool:

@@ -7,17 +7,25 @@ step (no record) or when an `exit_when` entry matches (a `stop_sequence` record)
 
 from __future__ import annotations
 
-from leadrules.engine.core.send_windows import within_cap
+from leadrules.engine.core.send_windows import EVERY_CHANNEL, under_cap
 from leadrules.engine.core.state import Enrolment, Timer
 from leadrules.engine.core.turn import Turn
 
 
 def send_allowed(turn: Turn, channel: str | None) -> bool:
-    """The channel's `send_cap` (core.send_windows.within_cap) lets this send through."""
+    """The channel's `send_cap` and the prospect's (`lifecycle.send_cap`, every channel
+    together) let this send through (core.send_windows); it then counts towards both."""
     spec = turn.rules.channels.get(channel) if channel is not None else None
-    if spec is None or spec.send_cap is None:
-        return True
-    return within_cap(turn.state.sends, spec.name, spec.send_cap, turn.at)
+    caps = [] if spec is None or spec.send_cap is None else [(spec.name, spec.send_cap)]
+    prospect_cap = turn.rules.lifecycle.send_cap
+    if prospect_cap is not None:
+        caps.append((EVERY_CHANNEL, prospect_cap))
+    sends, at = turn.state.sends, turn.at
+    if not all(under_cap(sends, key, cap, at) for key, cap in caps):
+        return False
+    for key, _ in caps:
+        sends[key].append(at)
+    return True
 
 
 def start(turn: Turn, name: str, rule: str) -> None:

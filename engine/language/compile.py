@@ -184,6 +184,7 @@ class _Compiler:
     def lifecycle(self, data: dict[str, Any]) -> None:
         sla = data.get("sla") or {}
         reject = data.get("on_reject") or {}
+        cap = data.get("send_cap")
         self.out.lifecycle_pos = self.pos(("lifecycle",), key=True)
         self.out.lifecycle = Lifecycle(
             data.get("mql_threshold"),
@@ -197,6 +198,7 @@ class _Compiler:
             business_hours(
                 self.src, ("lifecycle", "sla"), sla.get("business_hours"), self.problems
             ),
+            None if cap is None else (cap["times"], cap["per"]),
         )
 
     def sequences(self, items: dict[str, Any]) -> None:

@@ -164,8 +164,18 @@ class OnReject(Strict):
     then: list[ActionModel] = Field(default_factory=list)
 
 
+class SendCap(Strict):
+    times: int = Field(ge=1, le=MAX_TIMES, description="At most this many sends")
+    per: Duration = Field(description="Within any span this long, e.g. 7d")
+
+
 class LifecycleModel(Strict):
     mql_threshold: int | None = Field(None, ge=-MAX_SCORE, le=MAX_SCORE)
+    send_cap: SendCap | None = Field(
+        None,
+        description="At most `times` sends to one prospect within any `per`, across every "
+        "sequence, trigger and channel",
+    )
     on_mql: list[ActionModel] = Field(default_factory=list)
     sla: Sla | None = None
     on_reject: OnReject | None = None
