@@ -5,7 +5,7 @@ from __future__ import annotations
 from leadrules.engine.core import actions, scoring, sequences
 from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import Stage
-from leadrules.engine.core.send_windows import add_business_time
+from leadrules.engine.core.send_windows import sla_due
 from leadrules.engine.core.state import StageChange, Timer
 from leadrules.engine.core.turn import Turn
 
@@ -52,8 +52,7 @@ def check_mql(turn: Turn, before: int) -> None:
     within = lifecycle.sla_accept_within_us
     if within is not None:
         state.sla_token = state.new_token()
-        hours = lifecycle.sla_business_hours
-        due = turn.at + within if hours is None else add_business_time(hours, turn.at, within)
+        due = sla_due(turn.at, within, lifecycle.sla_business_hours)
         turn.schedule(Timer(due, state.id, "sla", state.sla_token))
     actions.run(turn, lifecycle.on_mql, "lifecycle.mql")
 

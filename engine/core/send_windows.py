@@ -102,6 +102,14 @@ def within_cap(
     return True
 
 
+def sla_due(since_us: int, within_us: int, business_hours: SendWindow | None) -> int:
+    """When an SLA started at `since_us` ends: `within_us` later, counted in business hours
+    only when the lifecycle has `sla.business_hours` (the timer, templates and /ui agree)."""
+    if business_hours is None:
+        return since_us + within_us
+    return add_business_time(business_hours, since_us, within_us)
+
+
 def add_business_time(window: SendWindow, start_us: int, duration_us: int) -> int:
     """`start_us` plus `duration_us` counted inside the window only (business hours, in the
     window's zone): a 4h SLA from Friday 16:00 with 09:00-17:00 ends Monday 12:00. The

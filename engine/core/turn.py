@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from leadrules.engine.core.matching import make_matcher
 from leadrules.engine.core.predicates import Matcher, trait_predicate
 from leadrules.engine.core.ruleset import Match, RuleSet, ScoringRule, Trigger
-from leadrules.engine.core.send_windows import next_open
+from leadrules.engine.core.send_windows import next_open, sla_due
 from leadrules.engine.core.state import Decision, ProspectState, Timer
 from leadrules.engine.timefmt import format_at, format_iso
 
@@ -223,7 +223,8 @@ def template_context(
     sla_deadline = None
     within = rules.lifecycle.sla_accept_within_us
     if state.stage == "mql" and within is not None and state.history:
-        sla_deadline = format_iso(state.history[-1].at + within)
+        due = sla_due(state.history[-1].at, within, rules.lifecycle.sla_business_hours)
+        sla_deadline = format_iso(due)
     return {
         "prospect": state.id,
         "traits": dict(state.traits),

@@ -11,6 +11,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from leadrules.engine.core.ruleset import RuleSet
+from leadrules.engine.core.send_windows import sla_due
 from leadrules.engine.daemon.codec import decode
 from leadrules.engine.daemon.store import AliasRow, DecisionRow, EventRow, ProspectRow, TimerRow
 from leadrules.engine.timefmt import format_iso
@@ -32,7 +33,8 @@ def open_mqls(session: Session, rules: RuleSet, now: int, limit: int = 50) -> li
     for row in session.exec(select(ProspectRow).where(ProspectRow.stage == "mql")).all():
         state = decode(orjson.loads(row.state))
         since = state.history[-1].at if state.history else row.updated_at
-        deadline = None if within is None else since + within
+        hours = rules.lifecycle.sla_business_hours
+        deadline = None if within is None else sla_due(since, within, hours)
         out.append(
             {
                 "prospect": row.id,
