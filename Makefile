@@ -50,10 +50,12 @@ lint: $(STAMP) layout
 typecheck: $(STAMP) layout
 	MYPYPATH=$(LAYOUT) $(BIN)/mypy -p leadrules.engine -p leadrules.adapters
 
-# Benchmarks (bench/README.md): replay against its baselines, then the live daemon (SQLite,
+# Benchmarks (bench/README.md): replay against its baselines, replay's memory at 1M and 10M
+# events (bench/memory.py, about 15 minutes), then the live daemon (SQLite,
 # and PostgreSQL when LEADRULES_TEST_POSTGRES_URL is set).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.memory
 	$(BIN)/python -m bench.live
 	if [ -n "$$LEADRULES_TEST_POSTGRES_URL" ]; then $(BIN)/python -m bench.live --database-url "$$LEADRULES_TEST_POSTGRES_URL"; fi
 

@@ -7,8 +7,9 @@ on the same generated file, so the ratios hold even when the machine's speed dri
 - durable: the same events asserted one by one into durable-rules with the example rules'
   clauses (the card's engine on its own, no scoring or state);
 - replay: the full engine on the example rules (python matcher), and with `--matcher durable`;
-- rules: throughput as the number of generated rules grows (10, 100, 1,000);
-- memory: peak RSS of a replay at two sizes with the same number of prospects.
+- rules: throughput as the number of generated rules grows (10, 100, 1,000).
+
+Memory (a replay's peak at 1M and 10M events, the same prospects) is bench/memory.py.
 
 Writes a table to stdout and JSON to bench/out/results.json.
 """
@@ -38,23 +39,6 @@ def _seconds(args: list[str]) -> float:
     if done.returncode not in (0, 3):
         raise SystemExit(f"failed: {' '.join(args)}\n{done.stderr.decode()[-2000:]}")
     return seconds
-
-
-def _peak_rss(args: list[str]) -> int:
-    """Peak RSS (KiB) of one process, measured by GNU time when present."""
-    if Path("/usr/bin/time").exists():
-        done = subprocess.run(
-            ["/usr/bin/time", "-f", "%M", *args],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        return int(done.stderr.decode().strip().splitlines()[-1])
-    code = (
-        f"import resource,subprocess,sys; subprocess.run({args!r}, stdout=subprocess.DEVNULL); "
-        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
-    )
-    return int(subprocess.run([PY, "-c", code], capture_output=True, cwd=ROOT).stdout)
 
 
 def median_seconds(args: list[str], runs: int) -> float:
@@ -163,19 +147,6 @@ def main(argv: list[str] | None = None) -> int:
             3,
         )
         results["rule_count"][count] = rate
-
-    # Memory: the same prospects over a ten times longer history (state grows with
-    # prospects, not with events).
-    memory = {}
-    for events, days in ((size, 365), (size * 10, 3650)):
-        memory[events] = _peak_rss(replay_cmd(generate(events, prospects, days)))
-        print(
-            f"peak RSS, {events:>10,} events over {days} days: {memory[events] / 1024:>8,.0f} MiB",
-            flush=True,
-        )
-    results["peak_rss_kib"] = memory
-    results["memory_ratio"] = memory[size * 10] / memory[size]
-    print(f"  peak RSS ratio, 10x the events: {results['memory_ratio']:.2f}")
 
     OUT.mkdir(parents=True, exist_ok=True)
     name = "results-quick.json" if quick else "results.json"
