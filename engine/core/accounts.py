@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
 from leadrules.engine.core.account_state import AccountBook, AccountState
 from leadrules.engine.core.events import Event
@@ -25,6 +25,12 @@ from leadrules.engine.timefmt import format_at, format_iso
 
 TOP = 3
 MQL_RULE = "accounts.mql"
+
+
+class States(Protocol):
+    """Where the members' states are read: a `World`, or a mapping of id to state."""
+
+    def get(self, prospect: str, /) -> ProspectState | None: ...
 
 
 def attach(state: ProspectState, event: Event) -> None:
@@ -62,7 +68,7 @@ def member_score(state: ProspectState, at: int) -> int:
     return score
 
 
-def ranked_members(world: World, account: AccountState, at: int) -> list[tuple[int, str]]:
+def ranked_members(world: States, account: AccountState, at: int) -> list[tuple[int, str]]:
     """(score, prospect) of every member, highest score first (ties by id)."""
     scored = []
     for prospect in account.members:
@@ -73,7 +79,7 @@ def ranked_members(world: World, account: AccountState, at: int) -> list[tuple[i
     return scored
 
 
-def account_score(world: World, account: AccountState, at: int, top: int) -> int:
+def account_score(world: States, account: AccountState, at: int, top: int) -> int:
     """Fit points plus the sum of the `top` highest member scores."""
     ranked = ranked_members(world, account, at)
     return account.fit_points + sum(score for score, _ in ranked[:top])
@@ -195,7 +201,7 @@ def emit(
 
 
 def account_view(
-    world: World,
+    world: States,
     account: AccountState,
     at: int,
     top: int,
@@ -236,6 +242,15 @@ def _top_reasons(state: ProspectState, n: int = 3) -> list[dict[str, Any]]:
     points = state.points_by_rule()
     ordered = sorted(points.items(), key=lambda item: (-abs(item[1]), item[0]))
     return [{"rule": rule, "points": p} for rule, p in ordered[:n] if p]
+
+
+def account_counts(book: Iterable[AccountState]) -> tuple[int, int]:
+    """How many accounts the rules kept, and how many account MQLs they had."""
+    accounts = mqls = 0
+    for account in book:
+        accounts += 1
+        mqls += len(account.mqls)
+    return accounts, mqls
 
 
 def account_scores(

@@ -21,6 +21,7 @@ from typing import IO, Any
 
 import orjson
 
+from leadrules.engine.core.accounts import account_counts
 from leadrules.engine.core.driver import Driver, receipt_limits
 from leadrules.engine.core.evaluator import Evaluator
 from leadrules.engine.core.events import Event
@@ -62,6 +63,8 @@ class ReplayStats:
     by_rule: Counter[str] = field(default_factory=Counter)
     mqls: int = 0
     prospects: int = 0
+    accounts: int = 0  # with account rules (core.accounts)
+    account_mqls: int = 0
     first_at: int | None = None
     last_at: int | None = None
     seconds: float = 0.0
@@ -282,5 +285,6 @@ def _run(
         driver.fire_through(end)
     stats.timers = driver.timers_fired
     stats.prospects = len(world.states)
+    stats.accounts, stats.account_mqls = account_counts(world.accounts.values())
     stats.seconds = time.perf_counter() - started
     return ReplayResult(stats, world, evaluator, end)

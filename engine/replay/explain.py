@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from leadrules.engine.core.accounts import account_scores, account_view, ranked_members
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.turn import shown
 from leadrules.engine.replay.memory_world import MemoryWorld
@@ -71,6 +72,7 @@ def explain_prospect(
         "traits": state.traits,
         "account": state.account,
         "account_traits": state.account_traits,
+        "account_detail": explain_account(world, rules, state.account, at),
         "contributions": contributions,
         "history": [
             {"at": format_iso(h.at), "stage": h.stage, "rule": h.rule, "reason": h.reason}
@@ -79,6 +81,34 @@ def explain_prospect(
         "enrolments": sequences,
         "timers": timers,
         "recent": [shown(r) for r in reversed(state.recent)],
+    }
+
+
+def explain_account(
+    world: MemoryWorld, rules: RuleSet, account: str | None, at: int
+) -> dict[str, Any] | None:
+    """The account at `at`: its score, fit, stage, MQLs and members (docs/rules.md,
+    "Accounts"). Without account rules, the score of the prospects alone (top three)."""
+    if account is None:
+        return None
+    kept = world.accounts.get(account)
+    if rules.accounts is not None and kept is not None:
+        top = rules.accounts.top
+        ranked = ranked_members(world, kept, at)
+        score = kept.fit_points + sum(points for points, _ in ranked[:top])
+        return account_view(world, kept, at, top, score, ranked)
+    scores = account_scores(world.states.values(), at).get(account)
+    if scores is None:
+        return None
+    return {
+        "id": account,
+        "traits": scores["traits"],
+        "score": scores["score"],
+        "fit_points": 0,
+        "fit": [],
+        "stage": None,
+        "mqls": [],
+        "members": scores["prospects"],
     }
 
 
@@ -113,7 +143,25 @@ def render_text(report: dict[str, Any]) -> str:
     lines.append("pending timers:")
     for t in report["timers"] or [{"due": "(none)", "kind": "", "name": None}]:
         lines.append(f"  {t['due']}  {t['kind']} {t['name'] or ''}".rstrip())
+    account = report.get("account_detail")
+    if account is not None:
+        lines.extend(_account_lines(account))
     return "\n".join(lines)
+
+
+def _account_lines(account: dict[str, Any]) -> list[str]:
+    stage = f", stage {account['stage']}" if account["stage"] else ""
+    lines = [
+        f"account {account['id']}: score {account['score']} (fit {account['fit_points']}){stage}"
+    ]
+    for fit in account["fit"]:
+        lines.append(f"  {fit['points']:+5d}  {fit['rule']:<24} account fit, since {fit['since']}")
+    if account["mqls"]:
+        lines.append(f"  account MQL at {', '.join(account['mqls'])}")
+    for member in account["members"]:
+        counts = "" if member.get("counts", True) else " (not in the top)"
+        lines.append(f"  member {member['prospect']}: {member['score']}{counts}")
+    return lines
 
 
 def _contribution(c: dict[str, Any]) -> str:

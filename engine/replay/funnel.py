@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from leadrules.engine.core.account_state import AccountState
 from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, ProspectState
@@ -131,6 +132,7 @@ class FunnelRun:
     stats: PassStats
     resolve: Callable[[str], str]
     end_states: dict[str, ProspectState]
+    accounts: dict[str, AccountState] = field(default_factory=dict)  # with account rules
 
 
 def run_funnel(
@@ -150,4 +152,4 @@ def run_funnel(
 
     lanes, stats = run_lanes(sources, make_lanes, lambda e: holder[0].observe(e), on_reject)
     world = lanes[0].world
-    return FunnelRun(holder[0], stats, world.resolve, world.states)
+    return FunnelRun(holder[0], stats, world.resolve, world.states, world.accounts)

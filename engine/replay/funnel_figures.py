@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from leadrules.engine.errors import ConfigError, Problem
+from leadrules.engine.replay.account_report import account_figures
 from leadrules.engine.replay.backtest import US_PER_DAY, _quantile, _ratio
 from leadrules.engine.replay.funnel import FunnelRun
 from leadrules.engine.timefmt import format_iso, parse_duration
@@ -220,4 +221,5 @@ def figures(run: FunnelRun, agreement: dict[str, Any]) -> dict[str, Any]:
         "weekly": _weekly(funnel.weekly),
         "outcome_scores": funnel.outcome_scores,
         "distributions": {"time_to_mql_days": [round(d, 2) for d in to_mql]},
+        "accounts": account_figures(run.end_states, run.accounts, funnel.rules, end),
     }

@@ -4,9 +4,11 @@ A prospect's decisions depend on every event of every id merged into it, so the 
 is a *merged identity*: the ids an `identify` (userId + anonymousId) or an `alias`
 (previousId + userId) links, joined by union-find over the whole input. Messages sharing a
 `messageId` are joined too, so the worker that sees the second copy also saw the first and
-ignores it exactly as one process would. Joining more than the evaluator would merge (an
-`identify` the evaluator refuses because the id is already merged elsewhere) only costs
-balance, never correctness.
+ignores it exactly as one process would. A `group` message joins its prospect to its
+account (`groupId`), so account rules (core.accounts: the account score, account triggers)
+see every member of an account in one worker. Joining more than the evaluator would merge
+(an `identify` the evaluator refuses because the id is already merged elsewhere, the
+accounts of rules that use none) only costs balance, never correctness.
 
 Components are dealt to workers largest first, each to the least loaded. A line that does
 not parse goes to worker 0, which rejects it the way one process would.
@@ -120,6 +122,10 @@ def _scan(
                 previous = _as_id(raw.get("previousId"))
                 if previous and user:
                     union(n, of(previous))
+            elif kind == "group":
+                group = raw.get("groupId")
+                if type(group) is str and group:
+                    union(n, of("\0group:" + group))  # a name no prospect id has
             message = raw.get("messageId")
             if type(message) is str and message:
                 first = first_sender(hash(message), n)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from leadrules.engine.language.loader import load_rules
+from leadrules.engine.replay.account_report import render_accounts
 from leadrules.engine.replay.funnel import run_funnel
 from leadrules.engine.replay.funnel_figures import figures, load_agreement
 from leadrules.engine.replay.sources import Rejected, event_files
@@ -164,3 +165,4 @@ def render(result: dict[str, Any], console: Console) -> None:
             "—" if row["met"] is None else ("yes" if row["met"] else "no"),
         )
     console.print(months)
+    render_accounts(result.get("accounts") or [], console)

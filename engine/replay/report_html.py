@@ -182,5 +182,27 @@ def report_html(result: dict[str, Any]) -> str:
             "rows": sequences,
         },
     ]
+    accounts = result.get("accounts") or []
+    if accounts:
+        sections.append(
+            {
+                "id": "accounts",
+                "title": f"Accounts ({len(accounts):,})",
+                "note": "score: account fit plus the top prospects' scores, at the end",
+                "header": ["account", "score", "fit", "stage", "members", "top", "MQLs"],
+                "rows": [
+                    [
+                        a["account"],
+                        _show(a["score"]),
+                        _show(a["fit_points"]),
+                        a["stage"] or "—",
+                        _show(a["members"]),
+                        ", ".join(a["top"]),
+                        _show(a["mqls"]),
+                    ]
+                    for a in accounts[:50]
+                ],
+            }
+        )
     subtitle = f"{result['events']:,} events, {result['prospects']:,} prospects, {result['from']} → {result['to']}"
     return _page("leadrules report", subtitle, sections)

@@ -60,7 +60,12 @@ def summary_lines(stats: ReplayStats) -> list[str]:
         f"events: {stats.events} processed{span}; {stats.duplicates} duplicates ignored, "
         f"{stats.lines_rejected} lines rejected"
         + (f", {stats.after_until} after --until" if stats.after_until else ""),
-        f"prospects: {stats.prospects}; MQLs: {stats.mqls}; timers fired: {stats.timers}",
+        f"prospects: {stats.prospects}; MQLs: {stats.mqls}; timers fired: {stats.timers}"
+        + (
+            f"; accounts: {stats.accounts}; account MQLs: {stats.account_mqls}"
+            if stats.accounts
+            else ""
+        ),
         f"decisions: {stats.decisions}"
         + "".join(f"; {action} {n}" for action, n in sorted(stats.by_action.items())),
     ]

@@ -32,6 +32,7 @@ from typing import IO, Any
 
 import orjson
 
+from leadrules.engine.core.accounts import account_counts
 from leadrules.engine.core.driver import Driver, TimerQueue
 from leadrules.engine.core.evaluator import Evaluator
 from leadrules.engine.core.events import Event
@@ -279,6 +280,8 @@ class _ReplayTask:
             self.driver.fire_through(end)
         self.stats.timers = self.driver.timers_fired
         self.stats.prospects = len(self.world.states)
+        accounts = self.world.accounts.values()  # an account's members share a partition
+        self.stats.accounts, self.stats.account_mqls = account_counts(accounts)
         return self.stats, self.out, self.rejected
 
 
@@ -344,7 +347,16 @@ def _first(item: tuple[Key, bytes]) -> Key:
 def merge_stats(parts: list[ReplayStats]) -> ReplayStats:
     total = ReplayStats()
     for part in parts:
-        for name in ("events", "duplicates", "after_until", "timers", "decisions", "mqls"):
+        for name in (
+            "events",
+            "duplicates",
+            "after_until",
+            "timers",
+            "decisions",
+            "mqls",
+            "accounts",
+            "account_mqls",
+        ):
             setattr(total, name, getattr(total, name) + getattr(part, name))
         total.prospects += part.prospects
         total.by_action.update(part.by_action)
