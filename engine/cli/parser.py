@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         "for any N. --order received, --strict and --render run in one process",
     )
     replay.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="evaluate the partitions on the Dask scheduler at ADDRESS (tcp://host:8786); "
+        "every worker must read the FILE paths (docs/scale.md)",
+    )
+    replay.add_argument(
         "--dedupe-window",
         type=parse_window,
         default=DEFAULT_WINDOW,

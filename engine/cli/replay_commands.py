@@ -32,8 +32,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     renderer = _renderer(args) if args.render else None
     try:
-        workers = args.workers or _default_workers(sources)
-        parallel = workers > 1 and args.order == "timestamp" and not args.strict and not renderer
+        workers = args.workers or (0 if args.cluster else _default_workers(sources))
+        parallel = (args.cluster or workers > 1) and args.order == "timestamp"
+        parallel = parallel and not args.strict and not renderer
         with (
             output(args.out) as out,
             Progress(sources, enabled=not args.quiet, passes=2 if parallel else 1) as progress,
@@ -51,6 +52,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
                     on_reject=on_reject,
                     on_bytes=progress.advance,
                     dedupe_window=args.dedupe_window,
+                    cluster=args.cluster,
                 )
             else:
                 result = replay(
