@@ -14,8 +14,8 @@ each mutant is tested:
    executes survives without a run, and one on a line run at import (a constant, a default)
    runs every test that executes some code of its module.
 
-A surviving mutant listed in mutation/EQUIVALENT.md (module, line, operator) counts as
-equivalent: it cannot change behaviour, so it is left out of the score.
+A surviving mutant listed in mutation/EQUIVALENT.md (module, operator, and the text of the line
+it changes) counts as equivalent: it cannot change behaviour, so it is left out of the score.
 
 Usage: python mutation/run.py [--jobs 2] [--rev COMMIT] [--fail-under 90] [--modules a b]
 """
@@ -180,15 +180,42 @@ def statement_lines(path: Path) -> dict[int, list[range]]:
     return spans
 
 
-def load_equivalents() -> set[tuple[str, int, str]]:
-    """(module, line, operator) rows of the table in EQUIVALENT.md."""
-    rows = set()
+# A row of EQUIVALENT.md names its mutants by module, operator and the text of the line the
+# mutant changes (stripped, comment included: `continue` and `continue  # why` are two
+# lines), so a row still holds when code moves.
+EquivalentKey = tuple[str, str, str]
+_CELL = re.compile(r"(?<!\\)\|")
+
+
+def mutated_code(source: Path, row: int, diff: str | None) -> str:
+    """The stripped text of the line a mutant changes: the first line its diff removes (the
+    source as it was when the mutant was made), else line `row` of `source`."""
+    in_hunk = False
+    for line in (diff or "").splitlines():
+        if line.startswith("@@"):
+            in_hunk = True
+        elif in_hunk and line.startswith("-"):
+            return line[1:].strip()
+    try:
+        return source.read_text().splitlines()[row - 1].strip()
+    except (OSError, IndexError):
+        return ""
+
+
+def load_equivalents() -> dict[EquivalentKey, int]:
+    """The rows of the table in EQUIVALENT.md, `| module | operator | `code` | why |`, each
+    keyed by (module, operator, code), with its line number in EQUIVALENT.md."""
+    rows: dict[EquivalentKey, int] = {}
     if not EQUIVALENT.exists():
         return rows
-    for line in EQUIVALENT.read_text().splitlines():
-        cells = [c.strip().strip("`") for c in line.strip().strip("|").split("|")]
-        if len(cells) >= 4 and cells[1].isdigit():
-            rows.add((cells[0], int(cells[1]), cells[2]))
+    for number, line in enumerate(EQUIVALENT.read_text().splitlines(), start=1):
+        if not line.startswith("|"):
+            continue
+        cells = [c.strip() for c in _CELL.split(line.strip().strip("|"))]
+        if len(cells) < 4 or not (cells[2].startswith("`") and cells[2].endswith("`")):
+            continue  # the header, its rule, or prose
+        code = cells[2][1:-1].replace("\\|", "|").strip()
+        rows[(cells[0], cells[1], code)] = number
     return rows
 
 
@@ -301,18 +328,24 @@ class Runner:
     def run(self, item: WorkItem) -> WorkResult:
         spec = item.mutations[0]
         tests = self.tests_for(item)
-        if tests is None:
-            return WorkResult(
-                worker_outcome=WorkerOutcome.NORMAL,
-                test_outcome=TestOutcome.SURVIVED,
-                output="no test executes this line",
-            )
         tree, env = self.free.get()
         try:
             operator = cosmic_ray.plugins.get_operator(spec.operator_name)(**spec.operator_args)
             with use_mutation(tree / spec.module_path, operator, spec.occurrence) as (old, new):
                 if new is None:
                     return WorkResult(worker_outcome=WorkerOutcome.NO_TEST)
+                diff = "".join(
+                    difflib.unified_diff(
+                        old.splitlines(True), new.splitlines(True), str(spec.module_path), "mutant"
+                    )
+                )
+                if tests is None:  # the diff names the line (EQUIVALENT.md's key)
+                    return WorkResult(
+                        worker_outcome=WorkerOutcome.NORMAL,
+                        test_outcome=TestOutcome.SURVIVED,
+                        output="no test executes this line",
+                        diff=diff,
+                    )
                 budget = sum(self.durations.get(t, 1.0) for t in tests)
                 timeout = 30 + 4 * budget
                 code, output = self.pytest(tree, env, ["-x", *tests], timeout)
@@ -324,11 +357,6 @@ class Runner:
                     outcome = TestOutcome.INCOMPETENT  # the runner, not a test, failed
                 else:
                     outcome = TestOutcome.KILLED
-                diff = "".join(
-                    difflib.unified_diff(
-                        old.splitlines(True), new.splitlines(True), str(spec.module_path), "mutant"
-                    )
-                )
             return WorkResult(
                 worker_outcome=WorkerOutcome.NORMAL, test_outcome=outcome, output=output, diff=diff
             )
@@ -336,10 +364,37 @@ class Runner:
             self.free.put((tree, env))
 
 
+def equivalent_notes(
+    equivalents: dict[EquivalentKey, int], seen: set[EquivalentKey], sources: dict[str, Path]
+) -> list[str]:
+    """What a reviewer of EQUIVALENT.md should look at: rows of the modules tested that match
+    no surviving mutant (the code moved on, or a test kills them now), and rows whose code
+    stands on several lines of its module (the row covers each of them)."""
+    notes = []
+    for (module, operator, code), number in sorted(equivalents.items(), key=lambda r: r[1]):
+        source = sources.get(module)
+        if source is None:
+            continue  # a module this session did not test
+        if (module, operator, code) not in seen:
+            notes.append(
+                f"EQUIVALENT.md:{number}: matches no surviving mutant: {module} {operator} `{code}`"
+            )
+        try:
+            lines = source.read_text().splitlines()
+        except OSError:
+            continue
+        found = [n for n, text in enumerate(lines, start=1) if text.strip() == code]
+        if len(found) > 1:
+            where = ", ".join(map(str, found))
+            notes.append(f"EQUIVALENT.md:{number}: `{code}` stands on lines {where} of {module}")
+    return notes
+
+
 def report(db: WorkDB, started: float, fail_under: float) -> int:
     equivalents = load_equivalents()
-    seen_equivalents: set[tuple[str, int, str]] = set()
+    seen_equivalents: set[EquivalentKey] = set()
     stats: dict[str, Counter[str]] = defaultdict(Counter)
+    sources: dict[str, Path] = {}
     survivors = []
     excluded = excluded_operators()
     for item, result in db.completed_work_items:
@@ -351,12 +406,16 @@ def report(db: WorkDB, started: float, fail_under: float) -> int:
             continue  # a session made before an operator was left out
         row = stats[module]
         row["mutants"] += 1
-        key = (module, spec.start_pos[0], short_operator(spec.operator_name))
+        source = sources.setdefault(module, BUILD / "tree-0" / spec.module_path)
         if result.test_outcome == TestOutcome.INCOMPETENT:
             row["incompetent"] += 1
-        elif result.is_killed:
+            continue
+        if result.is_killed:
             row["killed"] += 1
-        elif key in equivalents:
+            continue
+        operator = short_operator(spec.operator_name)
+        key = (module, operator, mutated_code(source, spec.start_pos[0], result.diff))
+        if key in equivalents:
             row["equivalent"] += 1
             seen_equivalents.add(key)
         else:
@@ -387,17 +446,17 @@ def report(db: WorkDB, started: float, fail_under: float) -> int:
     )
     table = "\n".join(lines)
     survivor_text = []
-    for (module, line, operator), pos, result in sorted(survivors, key=lambda s: s[0]):
+    for (module, operator, code), pos, result in sorted(survivors, key=lambda s: (s[0][0], s[1])):
         survivor_text.append(
-            f"## {module}:{line}:{pos[1]} {operator}\n{result.output or ''}\n{result.diff or ''}"
+            f"## {module}:{pos[0]}:{pos[1]} {operator}\n`{code}`\n\n"
+            f"{result.output or ''}\n{result.diff or ''}"
         )
     (BUILD / "survivors.md").write_text("\n".join(survivor_text))
     (BUILD / "report.md").write_text(table + "\n")
     print(table)
     print(f"\nwall time: {time.monotonic() - started:.0f} s")
-    stale = sorted(equivalents - seen_equivalents)
-    if stale:
-        print(f"EQUIVALENT.md rows matching no surviving mutant: {stale}")
+    for line in equivalent_notes(equivalents, seen_equivalents, sources):
+        print(line)
     if survivors:
         print(f"{len(survivors)} surviving mutants: {BUILD / 'survivors.md'}")
     if incompetent := total["incompetent"]:
@@ -451,15 +510,20 @@ def main() -> int:
     if args.resume and args.retest_survivors:
         equivalents = load_equivalents()
         query = (
-            "SELECT r.job_id, m.module_path, m.start_pos_row, m.operator_name"
+            "SELECT r.job_id, m.module_path, m.start_pos_row, m.operator_name, r.diff"
             " FROM work_results r JOIN mutation_specs m ON m.job_id = r.job_id"
             " WHERE r.test_outcome = 'SURVIVED'"
         )
         with sqlite3.connect(session) as con:
             retest = {
                 job
-                for job, path, line, operator in con.execute(query).fetchall()
-                if (module_of(Path(path)), line, short_operator(operator)) not in equivalents
+                for job, path, line, operator, diff in con.execute(query).fetchall()
+                if (
+                    module_of(Path(path)),
+                    short_operator(operator),
+                    mutated_code(trees[0][0] / path, line, diff),
+                )
+                not in equivalents
             }
             con.executemany("DELETE FROM work_results WHERE job_id = ?", [(j,) for j in retest])
 
