@@ -96,12 +96,13 @@ class Service:
         done = 0
         with self._lock:
             while done < limit:
+                size = min(batch, limit - done)
                 with self.store.session() as session:
                     rows = session.exec(
                         select(EventRow)
                         .where(col(EventRow.status) == "pending")
                         .order_by(col(EventRow.seq))
-                        .limit(min(batch, limit - done))
+                        .limit(size)
                     ).all()
                     if not rows:
                         break
@@ -141,12 +142,16 @@ class Service:
                         .where(col(EventRow.seq).in_([row.seq for row in rows]))
                         .where(col(EventRow.message_id).not_in(list(self.held)))
                         .values(status="done")
+                        # The rows are not used again: no need to match them in the session.
+                        .execution_options(synchronize_session=False)
                     )
                     run.commit()
                     last = max(row.received_at for row in rows)
                     if self._last_received is None or last > self._last_received:
                         self._last_received = last
                 done += len(rows)
+                if len(rows) < size:
+                    break  # all that was pending is done: no query to find nothing more
         return done
 
     def tick(self, now_us: int | None = None) -> int:
