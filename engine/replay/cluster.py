@@ -37,7 +37,7 @@ def connect(address: str, timeout: float = 30) -> Any:
             "--cluster needs Dask distributed: pip install 'leadrules[cluster]'"
         ) from None
     try:
-        return Client(address, timeout=timeout, set_as_default=False)
+        return Client(address, timeout=timeout, set_as_default=False)  # type: ignore[no-untyped-call]
     except OSError as exc:
         raise LeadrulesError(f"no Dask scheduler at {address}: {exc}") from None
 
@@ -112,7 +112,7 @@ def run_cluster(
         ]
         keys = [future.key for future in started]
         lasts: dict[int, int | None] = {}
-        for future in as_completed(started, loop=client.loop):
+        for future in as_completed(started, loop=client.loop):  # type: ignore[no-untyped-call]
             me = keys.index(future.key)
             try:
                 last, read = future.result()

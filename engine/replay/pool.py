@@ -32,8 +32,11 @@ class Task(Protocol):
 
 
 class Job(Protocol):
-    partitions: int
-    until: int | None
+    @property
+    def partitions(self) -> int: ...
+
+    @property
+    def until(self) -> int | None: ...
 
     def open(self, me: int, progress: Progress) -> Task: ...
 
