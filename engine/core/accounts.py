@@ -68,11 +68,18 @@ def member_score(state: ProspectState, at: int) -> int:
     return score
 
 
+def _reader(world: States) -> Callable[[str], ProspectState | None]:
+    """How to read a member's state: a store's `peek` reads without writing it back."""
+    peek: Callable[[str], ProspectState | None] | None = getattr(world, "peek", None)
+    return peek if peek is not None else world.get
+
+
 def ranked_members(world: States, account: AccountState, at: int) -> list[tuple[int, str]]:
     """(score, prospect) of every member, highest score first (ties by id)."""
     scored = []
+    read = _reader(world)
     for prospect in account.members:
-        state = world.get(prospect)
+        state = read(prospect)
         if state is not None:
             scored.append((member_score(state, at), prospect))
     scored.sort(key=lambda item: (-item[0], item[1]))
@@ -211,8 +218,9 @@ def account_view(
     """The account as templates, explain and report show it: score, fit, stage, MQLs and
     its members, highest score first, each with the rules behind its score."""
     members = []
+    read = _reader(world)
     for n, (member_points, prospect) in enumerate(ranked):
-        state = world.get(prospect)
+        state = read(prospect)
         reasons = [] if state is None else _top_reasons(state)
         members.append(
             {

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, select
 
 from leadrules.engine.core.state import ProspectState, Timer
+from leadrules.engine.daemon.account_store import DbAccounts
 from leadrules.engine.daemon.codec import decode, decode_timer, encode, encode_timer
 from leadrules.engine.daemon.store import AliasRow, ProspectRow, TimerRow
 
@@ -41,6 +42,8 @@ class DbWorld:
         self._dropped: set[str] = set()
         self._aliases: dict[str, str | None] = {}
         self._new_aliases: dict[str, str] = {}
+        self._peeked: dict[str, ProspectState | None] = {}
+        self.accounts = DbAccounts(session)  # used when the rules have accounts
         self._upsert = (
             pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         )
@@ -85,6 +88,18 @@ class DbWorld:
         state = self._states[prospect] = decode(orjson.loads(row.state))
         return state
 
+    def peek(self, prospect: str) -> ProspectState | None:
+        """A state read and never written back (an account's other members, for its
+        score): the transaction that owns it may be another worker's."""
+        if prospect in self._states:
+            return self._states[prospect]
+        if prospect in self._dropped:
+            return None
+        if prospect not in self._peeked:
+            row = self.session.get(ProspectRow, prospect)
+            self._peeked[prospect] = None if row is None else decode(orjson.loads(row.state))
+        return self._peeked[prospect]
+
     def create(self, prospect: str) -> ProspectState:
         self._dropped.discard(prospect)
         state = self._states[prospect] = ProspectState(prospect)
@@ -115,6 +130,7 @@ class DbWorld:
     def flush(self) -> None:
         """Write back every state this transaction touched, new aliases and new timers."""
         session = self.session
+        self.accounts.flush(self.now_us)
         if self._dropped:
             session.execute(delete(ProspectRow).where(col(ProspectRow.id).in_(list(self._dropped))))
         if self._states:

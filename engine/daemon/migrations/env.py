@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
+import leadrules.engine.daemon.account_store  # the accounts table
 import leadrules.engine.daemon.audit  # the privacy audit table
 import leadrules.engine.daemon.shadow_store  # the shadow rule set's tables
 import leadrules.engine.daemon.store
