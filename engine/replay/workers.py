@@ -55,6 +55,7 @@ from leadrules.engine.replay.sources import (
     numbered_lines,
     parse_line,
 )
+from leadrules.engine.replay.spill import SpilledRecords
 
 __all__ = ["PARALLEL_BYTES", "Partitioned", "default_workers", "replay_workers"]
 
@@ -158,7 +159,8 @@ class _KeyedQueue(TimerQueue):
         self.pending.clear()
 
 
-PartResult = tuple[ReplayStats, list[tuple[Key, bytes]], list[Rejected]]
+Records = list[tuple[Key, bytes]] | SpilledRecords  # in key order
+PartResult = tuple[ReplayStats, Records, list[Rejected]]
 
 
 @dataclass
@@ -169,6 +171,7 @@ class ReplayJob:
     rules: RuleSet
     matcher: str
     dedupe_window: int | None = DEFAULT_WINDOW
+    spill: bool = False  # records to a temporary file (workers on this machine), not memory
 
     @property
     def partitions(self) -> int:
@@ -203,7 +206,7 @@ class _ReplayTask:
         evaluator = Evaluator(self.compiled, world, None)
         self.world = world
         stats = self.stats = ReplayStats()
-        out: list[tuple[Key, bytes]] = []
+        out: Records = SpilledRecords() if self.job.spill else []
         self.out = out
         self.rejected: list[Rejected] = []
         until = self.job.until
@@ -318,7 +321,7 @@ def replay_workers(
             client.close()
     else:
         parts = Partitioned.of(sources, workers, until, on_bytes)
-        job = ReplayJob(parts, rules, matcher, dedupe_window)
+        job = ReplayJob(parts, rules, matcher, dedupe_window, spill=True)
         results, end = run_local(job, on_bytes)
     stats = merge_stats([part for part, _, _ in results])
     for item in ordered_rejections(sources, [bad for _, _, bad in results]):

@@ -4,12 +4,16 @@ through the real command line, on one process and on workers (the same bytes).""
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import random
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
+from leadrules.engine.replay.spill import SpilledRecords
 from leadrules.engine.timefmt import US_PER_S, format_iso, parse_timestamp
 from tests.scenario import at, track, write_events, write_rules
 
@@ -94,3 +98,46 @@ def test_memory_workers_give_the_same_bytes_with_a_window(tmp_path: Path) -> Non
     assert one.stdout and one.stdout == two.stdout
     forever = _replay(tmp_path, events, "--dedupe-window", "all", "--workers", "1")
     assert forever.stdout != one.stdout  # the window decided something
+
+
+def test_memory_spilled_records_cross_as_a_path_and_are_read_once(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    records = SpilledRecords()
+    items = [((i, 0, 0, i), f"record {i}\n".encode()) for i in range(1_000)]
+    for item in items:
+        records.append(item)
+    assert len(records) == 1_000
+    received = pickle.loads(pickle.dumps(records))  # as a worker hands it to the parent
+    del records  # the worker's side no longer owns the file
+    assert len(list(tmp_path.iterdir())) == 1
+    assert list(received) == items
+    assert list(tmp_path.iterdir()) == []  # removed once read
+    dropped = SpilledRecords()
+    dropped.append(items[0])
+    assert len(list(tmp_path.iterdir())) == 1
+    del dropped
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_workers_leave_no_record_files(tmp_path: Path) -> None:
+    events = write_events(
+        tmp_path / "events.jsonl",
+        [track(f"u{i % 7}", at(i / 24), "Ping") for i in range(200)],
+    )
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    write_rules(tmp_path, RULES)
+    options = ["--rules", str(tmp_path / "rules"), "--config", str(tmp_path / "config")]
+    command = [sys.executable, "-m", "leadrules.engine.cli", "replay", str(events)]
+    done = subprocess.run(
+        [*command, "--workers", "3", *options, "--quiet"],
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(spool)},
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    assert len(done.stdout.splitlines()) == 200
+    assert list(spool.iterdir()) == []
