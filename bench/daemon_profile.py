@@ -13,6 +13,7 @@ Nothing here changes what the daemon does; the hooks only read the clock.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import json
 import re
@@ -102,13 +103,23 @@ def _time_commits() -> None:
 
 def main() -> int:
     out = sys.argv[1]
-    _timed(Service, "process_pending", "phase process_pending")
-    _timed(Service, "tick", "phase tick")
-    _timed(Service, "ingest", "phase ingest")
-    _timed(Dispatcher, "drain", "phase drain")
-    for name in ("_attempt", "_send", "_record"):  # one delivery; its outcome's commit
-        if hasattr(Dispatcher, name):
-            _timed(Dispatcher, name, f"phase dispatcher {name}")
+    services: list[type[Any]] = [Service]
+    dispatchers: list[type[Any]] = [Dispatcher]
+    with contextlib.suppress(ImportError):  # several workers on PostgreSQL
+        from leadrules.engine.daemon.outbox_claims import ClaimingDispatcher
+        from leadrules.engine.daemon.partitioned import PartitionedService
+
+        services.append(PartitionedService)
+        dispatchers.append(ClaimingDispatcher)
+    for cls in services:
+        for name in ("process_pending", "tick", "ingest"):
+            if name in vars(cls):
+                _timed(cls, name, f"phase {name}")
+    for cls in dispatchers:
+        # a drain; one delivery; recording a group's outcomes
+        for name in ("drain", "_attempt", "_send", "_record"):
+            if name in vars(cls):
+                _timed(cls, name, f"phase dispatcher {name}")
     _timed(WebhookAdapter, "send", "phase webhook send")
     _time_commits()
     started = time.perf_counter()

@@ -166,7 +166,7 @@ def _quantiles(values: list[float]) -> dict[str, float]:
     }
 
 
-def stages(url: str) -> dict[str, dict[str, float]]:
+def stages(url: str) -> dict[str, Any]:
     """Where the latency notifications' time went, from the times the daemon stored: receipt
     (ingest's stamp) to the commit of the evaluation that decided them (`at`), and that to the
     delivery recorded as sent (`sent_at`)."""
@@ -191,6 +191,8 @@ def stages(url: str) -> dict[str, dict[str, float]]:
     return {
         "receipt_to_decided": _quantiles([(at - rec) / 1000 for rec, at, _ in rows]),
         "decided_to_sent": _quantiles([(sent - at) / 1000 for _, at, sent in rows]),
+        # Each notification's stored times (µs), for a look at when the slow ones happen.
+        "rows": sorted([rec, at, sent] for rec, at, sent in rows),
     }
 
 
@@ -243,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             results["stages"] = stages(url)
             for name, q in results["stages"].items():
+                if name == "rows":
+                    continue
                 print(
                     f"  {name.replace('_', ' ')}: p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms, "
                     f"max {q['max_ms']:.0f} ms",
