@@ -133,3 +133,26 @@ class DbAccounts:
             },
         )
         self.session.execute(stmt, rows)
+
+
+def forget_members(session: Session, ids: list[str]) -> int:
+    """`leadrules forget`: take `ids` out of every account (its members and its account
+    triggers' counts). Returns how many accounts changed."""
+    gone = set(ids)
+    changed = 0
+    for row in session.exec(select(AccountRow)).all():
+        if not any(f'"{i}"' in row.state for i in gone):  # the id as a JSON string
+            continue
+        account = decode_account(orjson.loads(row.state))
+        members = [m for m in account.members if m not in gone]
+        triggers = {
+            key: AccountTriggerState([e for e in t.unused if e[1] not in gone], t.last_fired)
+            for key, t in account.triggers.items()
+        }
+        if members == account.members and triggers == account.triggers:
+            continue
+        account.members, account.triggers = members, triggers
+        row.state = orjson.dumps(encode_account(account)).decode()
+        session.add(row)
+        changed += 1
+    return changed

@@ -21,6 +21,7 @@ from sqlalchemy import Table, column, delete, inspect, table
 from sqlmodel import Session, col, select
 
 from leadrules.engine.clock import Clock
+from leadrules.engine.daemon.account_store import forget_members
 from leadrules.engine.daemon.audit import PrivacyAuditRow, subject_hash
 from leadrules.engine.daemon.store import (
     AliasRow,
@@ -110,6 +111,7 @@ def forget(
             extra = _optional(session, name)
             if extra is not None:
                 drop(f"{name} rows", delete(extra).where(extra.c.prospect.in_(ids)))
+        erased.counts["account memberships"] = forget_members(session, ids)
         erased.audit_id = _audit(
             session, clock, "forget", canonical, erased.counts, operator, reason
         )

@@ -22,6 +22,7 @@ from leadrules.engine.daemon.account_store import (
     decode_account,
     encode_account,
 )
+from leadrules.engine.daemon.privacy import forget
 from leadrules.engine.daemon.service import Service
 from leadrules.engine.daemon.store import Store
 from leadrules.engine.language.loader import load_rules
@@ -148,3 +149,25 @@ def test_the_account_document_round_trips() -> None:
     assert decode_account(doc) == account
     with pytest.raises(AccountDocumentError, match="version 2"):
         decode_account({**doc, "version": 2})
+
+
+def test_forget_takes_the_prospect_out_of_its_account(
+    database_url: str, project: tuple[Path, Path]
+) -> None:
+    rules, _ = load_rules(*project, references="warn")
+    store = Store(database_url)
+    store.migrate()
+    try:
+        service = Service(store, rules, SimulatedClock(0))
+        assert service.ingest(story()[:5]).errors == []
+        service.process_pending()
+        erased = forget(store, "bob", SimulatedClock(0))
+        assert erased.counts["account memberships"] == 1
+        with store.session() as session:
+            (row,) = session.exec(select(AccountRow)).all()
+        assert "bob" not in row.state
+        account = decode_account(orjson.loads(row.state))
+        assert account.members == ["anon-9", "cid"]
+        assert [p for _, p in account.triggers["committee"].unused] == ["anon-9"]
+    finally:
+        store.dispose()
