@@ -21,6 +21,7 @@ class ClaimingDispatcher(Dispatcher):
         now = self.clock.now_us()
         done = 0
         while done < limit:
+            size = min(RECORD_EVERY, limit - done)
             with self.store.session() as session:
                 rows = session.exec(
                     select(DecisionRow)
@@ -29,7 +30,7 @@ class ClaimingDispatcher(Dispatcher):
                         col(DecisionRow.next_attempt_at) <= now,
                     )
                     .order_by(col(DecisionRow.seq))
-                    .limit(min(RECORD_EVERY, limit - done))
+                    .limit(size)
                     .with_for_update(skip_locked=True)
                 ).all()
                 if not rows:
@@ -41,4 +42,6 @@ class ClaimingDispatcher(Dispatcher):
             for outcome in outcomes:
                 self._report(outcome)
             done += len(rows)
+            if len(rows) < size:
+                break  # none left due (or all held by others): no claim to find nothing
         return done

@@ -44,6 +44,7 @@ class PartitionedService(Service):
         self.leases = leases
         self.waiting = False  # the last pass left an event waiting on another partition
         self._poisoned = False  # the last pass set an item aside: run it again without
+        self._emptied = False  # the last pass evaluated every pending event it could see
         with store.session() as session:
             partitions.ensure(session)
 
@@ -64,8 +65,10 @@ class PartitionedService(Service):
                     self.waiting = crossed is None
                     evaluated += crossed or 0
                 done += evaluated
-                if evaluated == 0 and not self._poisoned:
-                    break
+                if self._poisoned:
+                    continue  # the same events again, without the one set aside
+                if evaluated == 0 or (self._emptied and cross is None):
+                    break  # nothing more (known without a pass that finds nothing)
         return done
 
     def _pass(self, held: frozenset[int], limit: int) -> tuple[int, Pending | None]:
@@ -75,6 +78,7 @@ class PartitionedService(Service):
             last = partitions.lock(session, held)
             rows = partitions.pending(session, held, limit)
             chosen, cross = partitions.plan(rows, held)
+            self._emptied = len(rows) < limit and len(chosen) == len(rows)
             if not chosen:
                 session.rollback()
                 return 0, cross
