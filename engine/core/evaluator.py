@@ -107,7 +107,7 @@ class Evaluator:
                         triggers.consider(turn, trigger, at)
         if state.account is not None and compiled.rules.accounts is not None:
             accounts.check_mql(turn)  # last: after the event's own triggers
-        if state.inactive > 32 and not self.options.keep_history:
+        if state.inactive > scoring.COMPACT_AFTER and not self.options.keep_history:
             scoring.compact(state)
         return turn.decisions
 
@@ -163,25 +163,26 @@ class Evaluator:
 
     def _identity(self, event: Event) -> tuple[ProspectState, int | None, bool]:
         """Resolve the event's prospect, merging an anonymous id it links to a known one.
-        Returns the state, the score before this event when a merge happened (else None:
-        it is computed only if something may change it), and whether a merge happened."""
+        Returns the state, the score before this event when a merge happened or the prospect
+        is new (else None: it is computed only if something may change it), and whether its
+        fit rules are to be evaluated (a merge, or a new prospect)."""
         world, at = self.world, event.ts
         prospect = world.resolve(event.prospect)
         state = world.get(prospect)
         kind = event.type
         if kind != "identify" and kind != "alias":
-            return (state or world.create(prospect)), None, False
+            return self._found(prospect, state)
         link = None
         if kind == "identify" and event.user_id and event.anonymous_id:
             link = event.anonymous_id
         elif kind == "alias" and event.previous_id:
             link = event.previous_id
         if link is None or link == prospect or world.resolve(link) != link:
-            return (state or world.create(prospect)), None, False
+            return self._found(prospect, state)
         other = world.get(link)
         world.link(link, prospect)
         if other is None:
-            return (state or world.create(prospect)), None, False
+            return self._found(prospect, state)
         before = (state or other).score(at)
         if state is None:
             state = world.create(prospect)
@@ -191,6 +192,17 @@ class Evaluator:
         if self.compiled.rules.accounts is not None:
             accounts.on_merge(world, state, link, other_account)
         return state, before, True
+
+    def _found(
+        self, prospect: str, state: ProspectState | None
+    ) -> tuple[ProspectState, int | None, bool]:
+        """`state`, or a new prospect's: no traits yet, which some fit rules are met by
+        (`exists: false`, `not`), and they count from its first event (contract "Scoring")."""
+        if state is not None:
+            return state, None, False
+        if not self.compiled.fit:
+            return self.world.create(prospect), None, False
+        return self.world.create(prospect), 0, True
 
     @staticmethod
     def _set_traits(state: ProspectState, event: Event) -> bool:
