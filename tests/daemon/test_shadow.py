@@ -1,6 +1,8 @@
-"""Shadow rule sets: `shadow: DIR` in the settings names a candidate; `leadrules report
---shadow` shows what it would have decided on the live stream and the difference to live.
-Nothing of the shadow's is delivered: it is a replay, the daemon's outbox never sees it."""
+"""`leadrules report --shadow` where the daemon's shadow did not run (given files, or a
+database without recorded shadow decisions): the log is replayed in received order under
+live's rules and the candidate's (`shadow: DIR`), and the difference shown. Nothing of the
+shadow's is delivered: it is a replay, the daemon's outbox never sees it. The daemon's own
+shadow: test_shadow_daemon.py and test_shadow_runner.py."""
 
 from __future__ import annotations
 
