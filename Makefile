@@ -51,16 +51,19 @@ typecheck: $(STAMP) layout
 	MYPYPATH=$(LAYOUT) $(BIN)/mypy -p leadrules.engine -p leadrules.adapters
 
 # Benchmarks (bench/README.md): replay against its baselines, replay's memory at 1M and 10M
-# events (bench/memory.py, about 15 minutes), then the live daemon (SQLite,
+# events (bench/memory.py, about 15 minutes), replay and backtest on 1, 2 and a local
+# cluster's workers against a stdlib floor (bench/scale.py), then the live daemon (SQLite,
 # and PostgreSQL when LEADRULES_TEST_POSTGRES_URL is set).
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.memory
+	$(BIN)/python -m bench.scale
 	$(BIN)/python -m bench.live
 	if [ -n "$$LEADRULES_TEST_POSTGRES_URL" ]; then $(BIN)/python -m bench.live --database-url "$$LEADRULES_TEST_POSTGRES_URL"; fi
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick
+	$(BIN)/python -m bench.scale --quick
 	$(BIN)/python -m bench.live --quick
 
 # Chaos soak (bench/soak.py): steady load, 20 SIGKILLs and 2 SIGTERMs of the real daemon, a

@@ -1,0 +1,232 @@
+"""`make bench` (scale): replay and backtest on one, two and a cluster's workers, against a
+plain stdlib floor, measured side by side in one run.
+
+Each round runs, one after the other on the same generated file: the floor (stdlib
+`json.loads` of every line, then a sort by timestamp: a whole process), `leadrules replay
+--workers 1`, `--workers 2`, `--cluster` on a local Dask cluster of two one-thread worker
+processes (started once, before the rounds), then `replay` and `backtest` of the same
+events gzipped, both with their default workers. Figures are medians over the rounds of
+whole-process wall times; the CPU seconds (user + sys of the process and its workers) and
+the load average are printed too, since on a shared machine the wall time shows the others'
+work as well. The records of `--workers 1`, `--workers 2` and `--cluster` are compared byte
+for byte.
+
+Targets (bench/README.md): two workers at least 1.4x faster than one; the whole-process
+replay at most 1.25x the floor; backtest under two minutes and at most 2.5x one replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.run import OUT, PY, ROOT, generate
+
+FLOOR = """
+import json, sys
+rows = []
+with open(sys.argv[1], "rb") as handle:
+    for line in handle:
+        if line.strip():
+            rows.append(json.loads(line))
+rows.sort(key=lambda row: str(row.get("timestamp")))
+print(len(rows))
+"""
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args: list[str], out: Path | None = None) -> tuple[float, float]:
+    """(wall s, CPU s) of one whole process and its workers."""
+    cpu = _children_cpu()
+    started = time.perf_counter()
+    with open(out or os.devnull, "wb") as sink:
+        done = subprocess.run(args, cwd=ROOT, stdout=sink, stderr=subprocess.PIPE)
+    wall = time.perf_counter() - started
+    if done.returncode not in (0, 3):
+        raise SystemExit(f"failed: {' '.join(args)}\n{done.stderr.decode()[-2000:]}")
+    return wall, _children_cpu() - cpu
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _candidate() -> Path:
+    """The example rules with the MQL threshold at 70 (docs/backtest.md)."""
+    target = OUT / "candidate-mql70"
+    if not target.exists():
+        shutil.copytree(ROOT / "rules", target / "rules")
+        shutil.copytree(ROOT / "config", target / "config")
+        lifecycle = target / "rules" / "lifecycle.yaml"
+        text = lifecycle.read_text()
+        lifecycle.write_text(text.replace("mql_threshold: 80", "mql_threshold: 70"))
+    return target
+
+
+def _gzipped(path: Path) -> Path:
+    target = path.with_suffix(".jsonl.gz")
+    if not target.exists():
+        with open(path, "rb") as source, gzip.open(target, "wb", compresslevel=1) as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+    return target
+
+
+def _partition_seconds(path: Path) -> float:
+    """CPU seconds of the partition pass alone (the part that runs in one process)."""
+    from leadrules.engine.replay.partition import plan
+    from leadrules.engine.replay.sources import EventFile
+
+    started = time.process_time()
+    plan([EventFile(str(path))], 2)
+    return time.process_time() - started
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="200k events, two rounds")
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--no-cluster", action="store_true", help="skip the Dask cluster")
+    args = parser.parse_args(argv)
+    size, prospects = (200_000, 5_000) if args.quick else (1_000_000, 25_000)
+    rounds = args.rounds or (2 if args.quick else 3)
+    path = generate(size, prospects)
+    packed = _gzipped(path)
+    candidate = _candidate()
+    leadrules = [PY, "-m", "leadrules.engine.cli"]
+
+    def replay(source: Path, *extra: str) -> list[str]:
+        return [*leadrules, "replay", str(source), "--quiet", *extra]
+
+    cluster = None
+    cluster_start = None
+    if not args.no_cluster:
+        from distributed import LocalCluster
+
+        started = time.perf_counter()
+        cluster = LocalCluster(
+            n_workers=2,
+            processes=True,
+            threads_per_worker=1,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        cluster_start = time.perf_counter() - started
+
+    commands: dict[str, list[str]] = {
+        "floor: stdlib json.loads + sort": [PY, "-c", FLOOR, str(path)],
+        "replay --workers 1": replay(path, "--workers", "1"),
+        "replay --workers 2": replay(path, "--workers", "2"),
+    }
+    if cluster is not None:
+        commands["replay --cluster (2 local workers)"] = replay(
+            path, "--cluster", cluster.scheduler_address
+        )
+    commands["replay (default), gzip"] = replay(packed)
+    commands["backtest (default), gzip"] = [
+        *leadrules,
+        "backtest",
+        "--baseline",
+        str(ROOT),
+        "--candidate",
+        str(candidate),
+        str(packed),
+        "--json",
+        os.devnull,
+        "--quiet",
+    ]
+    records = {
+        "replay --workers 1": OUT / "scale-w1.jsonl",
+        "replay --workers 2": OUT / "scale-w2.jsonl",
+        "replay --cluster (2 local workers)": OUT / "scale-cluster.jsonl",
+    }
+    walls: dict[str, list[float]] = {name: [] for name in commands}
+    cpus: dict[str, list[float]] = {name: [] for name in commands}
+    load = [os.getloadavg()[0]]
+    print(f"scale: {size:,} events, {prospects:,} prospects, {rounds} rounds", flush=True)
+    if cluster_start is not None:
+        print(f"  local Dask cluster (2 workers) started in {cluster_start:.2f} s", flush=True)
+    try:
+        for n in range(rounds):
+            for name, cmd in commands.items():
+                wall, cpu = timed(cmd, records.get(name))
+                walls[name].append(wall)
+                cpus[name].append(cpu)
+                print(
+                    f"  round {n + 1}: {name:<36} {wall:7.2f} s wall {cpu:7.2f} s CPU", flush=True
+                )
+            load.append(os.getloadavg()[0])
+    finally:
+        if cluster is not None:
+            cluster.close()
+    same = {name: _digest(p) for name, p in records.items() if p.exists()}
+    identical = len(set(same.values())) == 1
+    wall = {name: statistics.median(v) for name, v in walls.items()}
+    cpu = {name: statistics.median(v) for name, v in cpus.items()}
+    partition = _partition_seconds(path)
+    one, two = wall["replay --workers 1"], wall["replay --workers 2"]
+    floor = wall["floor: stdlib json.loads + sort"]
+    backtest, replay_gz = wall["backtest (default), gzip"], wall["replay (default), gzip"]
+    worker_cpu = (cpu["replay --workers 2"] - partition) / 2
+    ratios = {
+        "two workers' speedup (>= 1.4)": one / two,
+        "replay --workers 2 / floor (<= 1.25)": two / floor,
+        "replay --workers 1 / floor": one / floor,
+        "backtest / replay (<= 2.5)": backtest / replay_gz,
+        "backtest seconds (< 120)": backtest,
+        "speedup from CPU: w1 CPU / (partition + one worker's CPU)": cpu["replay --workers 1"]
+        / (partition + worker_cpu),
+    }
+    if "replay --cluster (2 local workers)" in wall:
+        ratios["cluster / --workers 2"] = wall["replay --cluster (2 local workers)"] / two
+    print("medians:")
+    for name in commands:
+        print(f"  {name:<38} {wall[name]:7.2f} s wall {cpu[name]:7.2f} s CPU")
+    print(f"  partition pass alone (in process)      {partition:7.2f} s CPU")
+    print(f"  load average during the rounds: {min(load):.1f} to {max(load):.1f}")
+    print(f"  records of 1 worker, 2 workers, cluster identical: {identical}")
+    met = {
+        "two workers' speedup (>= 1.4)": one / two >= 1.4,
+        "replay --workers 2 / floor (<= 1.25)": two / floor <= 1.25,
+        "backtest / replay (<= 2.5)": backtest / replay_gz <= 2.5,
+        "backtest seconds (< 120)": backtest < 120,
+    }
+    for name, value in ratios.items():
+        verdict = "" if name not in met else ("  met" if met[name] else "  NOT met")
+        print(f"  {name:<58} {value:7.2f}{verdict}")
+    results: dict[str, Any] = {
+        "events": size,
+        "rounds": rounds,
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "partition_cpu_s": partition,
+        "cluster_start_s": cluster_start,
+        "load_average": [min(load), max(load)],
+        "identical_records": identical,
+        "ratios": ratios,
+        "met": met,
+    }
+    OUT.mkdir(parents=True, exist_ok=True)
+    name = "scale-quick.json" if args.quick else "scale.json"
+    (OUT / name).write_text(json.dumps(results, indent=2))
+    for p in records.values():
+        p.unlink(missing_ok=True)
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
