@@ -5,6 +5,9 @@ runs `ShadowRunner.step` when ingest wakes it (and at least every second).
 A candidate that does not load is logged as `path:line:col: message` lines and kept as the
 last error (`/ui/shadow` shows it); the live daemon runs on regardless, and the last good
 candidate (if any) keeps running until an edit loads.
+
+Several daemons on one PostgreSQL run one shadow between them (`ShadowLeader`): the others
+wait, so they do not keep invalidating each other's cursor and rebuilding.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
 from leadrules.engine.clock import Clock
 from leadrules.engine.daemon.db_outage import is_db_unavailable
 from leadrules.engine.daemon.shadow import ShadowRunner
@@ -22,6 +28,47 @@ from leadrules.engine.errors import RuleError
 from leadrules.engine.language.loader import load_rules
 
 log = logging.getLogger("leadrules.shadow")
+
+LEADER_LOCK = 0x4C52_5348_4144_4F57  # pg_advisory_lock's bigint key: "LRSHADOW"
+
+
+class ShadowLeader:
+    """Whether this daemon runs the database's shadow. On PostgreSQL: a session-level
+    advisory lock, taken on a connection of its own and held while it lives (a daemon that
+    dies frees it with its connection); on SQLite one daemon has the database anyway."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._conn: Connection | None = None
+
+    def held(self) -> bool:
+        if self.store.dialect != "postgresql":
+            return True
+        try:
+            if self._conn is not None:
+                self._conn.exec_driver_sql("SELECT 1")
+                self._conn.rollback()
+                return True
+            conn = self.store.engine.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": LEADER_LOCK})
+            taken = bool(got.scalar())
+            conn.rollback()  # a session lock outlives the transaction
+            if taken:
+                self._conn = conn
+            else:
+                conn.close()
+            return taken
+        except Exception:
+            self._lost()
+            raise
+
+    def _lost(self) -> None:
+        if self._conn is not None:
+            self._conn.invalidate()  # closed for good: the lock goes with the session
+            self._conn = None
+
+    def release(self) -> None:
+        self._lost()
 
 
 class ShadowLoop:
@@ -39,6 +86,7 @@ class ShadowLoop:
         self.config_dir = config_dir
         self.horizon = horizon  # how far live's timers have fired (`Service.ticked_through`)
         self.runner: ShadowRunner | None = None
+        self.leader = ShadowLeader(store)
         self.last_error: str | None = None
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -70,8 +118,14 @@ class ShadowLoop:
         return True
 
     def step(self) -> int:
-        """One step of the runner (nothing while no candidate has loaded)."""
-        return 0 if self.runner is None else self.runner.step(self.horizon())
+        """One step of the runner: nothing while no candidate has loaded, or while another
+        daemon runs the shadow (then the state is rebuilt once this one takes over)."""
+        if self.runner is None:
+            return 0
+        if not self.leader.held():
+            self.runner.generation = None
+            return 0
+        return self.runner.step(self.horizon())
 
     def wake(self) -> None:
         self._wake.set()
@@ -98,3 +152,4 @@ class ShadowLoop:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        self.leader.release()

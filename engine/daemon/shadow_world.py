@@ -5,6 +5,7 @@ for `DbWorld`, so `seen` remembers nothing."""
 
 from __future__ import annotations
 
+from leadrules.engine.core.account_state import AccountStates
 from leadrules.engine.core.driver import TimerQueue
 from leadrules.engine.core.state import ProspectState, Timer
 
@@ -13,6 +14,7 @@ class ShadowWorld:
     def __init__(self) -> None:
         self.states: dict[str, ProspectState] = {}
         self.aliases: dict[str, str] = {}
+        self.accounts = AccountStates()  # used when the rules have accounts (core.accounts)
         self.queue = TimerQueue()
 
     def resolve(self, prospect: str) -> str:

@@ -19,6 +19,7 @@ from leadrules.engine.core.shadow_diff import compare
 from leadrules.engine.daemon import shadow_store
 from leadrules.engine.daemon.service import Service
 from leadrules.engine.daemon.shadow import CursorMoved, ShadowRunner
+from leadrules.engine.daemon.shadow_loop import ShadowLoop
 from leadrules.engine.daemon.store import Store
 from leadrules.engine.language.loader import load_rules
 from leadrules.engine.timefmt import US_PER_S, parse_timestamp
@@ -189,3 +190,27 @@ def test_the_shadow_reloads_as_live_does_keeping_its_state(store: Store, tmp_pat
     assert notified(records) == 1
     assert records == shadow_store.live_records(store)
     assert shadow_store.position(store).rules_version == edited.version  # type: ignore[union-attr]
+
+
+def test_daemons_sharing_a_database_run_one_shadow_between_them(
+    store: Store, database_url: str
+) -> None:
+    messages = examples()
+    live = Live(store, live_rules(), messages[0]["timestamp"])
+    other_store = Store(database_url)  # another daemon: its own engine and connections
+    one = ShadowLoop(store, live.clock, ROOT / "rules", ROOT / "config", lambda: live.horizon)
+    two = ShadowLoop(other_store, live.clock, ROOT / "rules", ROOT / "config", lambda: live.horizon)
+    try:
+        live.receive(messages[:10])
+        assert one.step() > 0
+        waiting = two.step()
+        if store.dialect == "postgresql":
+            assert waiting == 0 and two.runner is not None and two.runner.generation is None
+            one.stop()  # the first daemon goes: the second takes over from its cursor
+        live.receive(messages[10:])
+        assert two.step() > 0
+        assert shadow_store.shadow_records(store) == shadow_store.live_records(store)
+    finally:
+        one.stop()
+        two.stop()
+        other_store.dispose()
