@@ -58,6 +58,7 @@ class ShadowRunner:
         self.rules = rules
         self._compiled = Compiled.build(rules, matcher)
         self._lock = threading.Lock()
+        self._pending: tuple[RuleSet, Compiled] | None = None  # rules swapped in, not yet used
         self.generation: int | None = None  # the cursor's, once resumed; None: rebuild first
         self._fresh()
 
@@ -96,12 +97,16 @@ class ShadowRunner:
     # -- rules ---------------------------------------------------------------------------
 
     def swap_rules(self, rules: RuleSet) -> None:
-        """Use a new candidate from the next item on; the shadow's state is kept (as live's
-        is on a reload)."""
-        compiled = Compiled.build(rules, self.matcher)
-        with self._lock:
-            self.rules, self._compiled = rules, compiled
-            self.evaluator.compiled = compiled
+        """Use a new candidate from the next batch on; the shadow's state is kept (as live's
+        is on a reload). Never waits for a step: a long first reading of the log must not
+        hold up the daemon's reload check."""
+        self._pending = (rules, Compiled.build(rules, self.matcher))
+
+    def _take_pending(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            self.rules, self._compiled = pending
+            self.evaluator.compiled = self._compiled
 
     # -- reading the log -----------------------------------------------------------------
 
@@ -172,9 +177,11 @@ class ShadowRunner:
         recorded = 0
         with self._lock:
             try:
+                self._take_pending()
                 if self.generation is None:
                     self._resume()
                 while True:
+                    self._take_pending()
                     with self.store.session() as session:
                         read = self._read(session, None)
                         more = read == self.batch
