@@ -86,7 +86,8 @@ class Settings(BaseModel):
     database_url: str = "sqlite:///var/leadrules.db"
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     dispatch: DispatchSettings = Field(default_factory=DispatchSettings)
-    # A candidate rule directory run beside the live one, never delivered (replay.shadow).
+    # A candidate rule directory the daemon runs beside the live one, its decisions recorded
+    # and never delivered (daemon.shadow_loop; docs/rules.md, "Shadow rule sets").
     shadow: str | None = None
 
     def resolved_write_keys(self) -> list[str]:
