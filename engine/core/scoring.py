@@ -20,6 +20,9 @@ from leadrules.engine.core.turn import Turn
 # each string cut to MAX_PROPERTY_CHARS so a prospect's state stays small.
 USEFUL_PROPERTIES = ("title", "path", "url", "category", "name")
 MAX_PROPERTY_CHARS = 200
+# Expired and cleared ledger entries a prospect may hold before `compact` (explain from a
+# replay's or the daemon's state lists them; `explain FILE` keeps them all).
+COMPACT_AFTER = 4
 
 
 def describe_event(event: Event) -> dict[str, Any]:
@@ -147,8 +150,11 @@ def clear_behaviour(state: ProspectState, keep_history: bool) -> None:
 
 
 def compact(state: ProspectState) -> None:
-    """Forget expired entries once they outnumber the rest (a replay needs only the points
-    that still count); amortised, so each entry is copied a bounded number of times."""
-    if state.inactive > 32 and state.inactive * 2 > len(state.ledger):
+    """Forget expired and cleared entries once there are more than `COMPACT_AFTER` of them
+    and they outnumber the rest (a replay needs only the points that still count): a
+    prospect holds a few of them, or fewer than live ones, so its ledger follows its live
+    points, not the length of its history. Amortised: each entry is copied a bounded number
+    of times."""
+    if state.inactive > COMPACT_AFTER and state.inactive * 2 > len(state.ledger):
         state.ledger = [e for e in state.ledger if e.state == "active"]
         state.inactive = 0

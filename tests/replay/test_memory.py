@@ -13,9 +13,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from leadrules.engine.core.scoring import COMPACT_AFTER
 from leadrules.engine.replay.spill import SpilledRecords
 from leadrules.engine.timefmt import US_PER_S, format_iso, parse_timestamp
-from tests.scenario import at, track, write_events, write_rules
+from tests.scenario import at, page, run_full, track, write_events, write_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = """
@@ -141,3 +142,27 @@ def test_memory_workers_leave_no_record_files(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr.decode()
     assert len(done.stdout.splitlines()) == 200
     assert list(spool.iterdir()) == []
+
+
+def test_memory_a_prospects_ledger_follows_its_live_points_not_its_history(
+    tmp_path: Path,
+) -> None:
+    """Points that expired are compacted away in a replay: after 600 days of daily visits
+    worth points for 10 days, the ledger holds the 10 live entries and a few dead ones."""
+    rules = """
+    scoring:
+      rules:
+        - {id: visit, when: {page: {}}, points: 1, expires_after: 10d}
+    triggers:
+      - {id: ping, when: {event: Ping}, then: [{notify: {channel: log, template: x}}]}
+    """
+    events = [page("u1", at(day)) for day in range(600)]
+    events.append(track("u1", at(599, 12), "Ping"))
+    records, result = run_full(tmp_path, rules, events)
+    assert [r["score"] for r in records] == [10]
+    ledger = result.world.states["u1"].ledger
+    live = [e for e in ledger if e.state == "active"]
+    assert len(live) == 10
+    assert len(ledger) <= 10 + max(COMPACT_AFTER, 10)
+    kept = run_full(tmp_path / "kept", rules, events, keep_history=True)[1]
+    assert len(kept.world.states["u1"].ledger) == 600  # explain's replay keeps them all
