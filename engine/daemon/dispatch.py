@@ -70,10 +70,11 @@ def redact(text: str, secrets: list[str]) -> str:
     return text
 
 
-# Delivery outcomes are committed together per group of this many sends: a crash between a
-# send and its group's commit sends that group's messages again, under the same idempotency
-# keys (delivery is at least once); a commit per message costs an fsync each.
-RECORD_EVERY = 20
+# Delivery outcomes are committed together per group of this many sends: a crash (or the
+# database going away) between a send and its group's commit sends that group's messages
+# again, under the same idempotency keys (delivery is at least once), so the group is kept
+# small; a commit per message would cost an fsync each.
+RECORD_EVERY = 5
 
 
 @dataclass

@@ -1,8 +1,9 @@
 """`leadrules run`: the daemon. Ingest API, evaluation, timers, delivery and rule reload.
 
 Threads: uvicorn serves HTTP; a worker thread evaluates new events as soon as ingest wakes
-it (and at least every second); APScheduler runs the timer sweep and the outbox drain every
-second and the rule reload check every two seconds. Evaluation is single-writer (a lock in
+it (and at least every second); a delivery thread drains the outbox as soon as evaluation
+commits decisions (and at least every second); APScheduler runs the timer sweep every second
+and the rule reload check every two seconds. Evaluation is single-writer (a lock in
 `Service`); delivery is single-flight (a lock here).
 """
 
@@ -121,13 +122,16 @@ class Daemon:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._worker: threading.Thread | None = None
+        # Delivery has its own thread, woken when evaluation or a timer commits decisions:
+        # sending never holds up the evaluation of the next events, nor waits for it.
+        self._deliver = threading.Event()
+        self._deliverer: threading.Thread | None = None
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(2)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30},
             timezone=UTC,
         )
         self.scheduler.add_job(self.sweep_timers, "interval", seconds=1, id="timer-sweep")
-        self.scheduler.add_job(self.drain_outbox, "interval", seconds=1, id="outbox-drain")
         self.scheduler.add_job(self.check_reload, "interval", seconds=2, id="rule-reload")
 
     # -- work -------------------------------------------------------------------------------
@@ -161,7 +165,7 @@ class Daemon:
             try:
                 if self.service.process_pending():
                     self.service.tick()
-                    self.drain_outbox()
+                    self._deliver.set()
             except Exception as exc:  # keep serving; the event stays pending and is retried
                 if is_db_unavailable(exc):
                     self.outage.failed(exc, "evaluation")  # once per outage, no traceback
@@ -172,11 +176,22 @@ class Daemon:
     def sweep_timers(self) -> None:
         try:
             if self.service.tick():
-                self.drain_outbox()
+                self._deliver.set()
         except Exception as exc:
             if not is_db_unavailable(exc):
                 raise
             self.outage.failed(exc, "timers")  # the next sweep tries again
+
+    def _delivery_loop(self) -> None:
+        """Deliver when woken, and at least every second (retries falling due)."""
+        while not self._stopping.is_set():
+            self._deliver.wait(timeout=1.0)
+            self._deliver.clear()
+            try:
+                self.drain_outbox()
+            except Exception:  # keep delivering; the message stays pending and is retried
+                log.exception("delivery failed")
+                self._stopping.wait(1.0)
 
     def drain_outbox(self) -> None:
         with self._drain_lock:
@@ -270,6 +285,11 @@ class Daemon:
             target=self._work_loop, name="leadrules-worker", daemon=True
         )
         self._worker.start()
+        self._deliver.set()  # what waited in the outbox over the downtime
+        self._deliverer = threading.Thread(
+            target=self._delivery_loop, name="leadrules-delivery", daemon=True
+        )
+        self._deliverer.start()
         if self.shadow is not None:
             self.shadow.start()
         self.scheduler.start()
@@ -281,6 +301,9 @@ class Daemon:
         self.scheduler.shutdown(wait=True)
         if self._worker is not None:
             self._worker.join(timeout=30)
+        self._deliver.set()
+        if self._deliverer is not None:
+            self._deliverer.join(timeout=30)
         if self.shadow is not None:
             self.shadow.stop()
         self.workers.stop()
