@@ -188,8 +188,12 @@ def main(argv: list[str] | None = None) -> int:
         "replay --workers 1 / floor": one / floor,
         "backtest / replay (<= 2.5)": backtest / replay_gz,
         "backtest seconds (< 120)": backtest,
+        # What two free cores would give, from CPU seconds (the wall times show the machine):
+        # the partition pass runs alone, then the two workers side by side.
         "speedup from CPU: w1 CPU / (partition + one worker's CPU)": cpu["replay --workers 1"]
         / (partition + worker_cpu),
+        "from CPU: (partition + one worker's CPU) / floor CPU": (partition + worker_cpu)
+        / cpu["floor: stdlib json.loads + sort"],
     }
     if "replay --cluster (2 local workers)" in wall:
         ratios["cluster / --workers 2"] = wall["replay --cluster (2 local workers)"] / two
