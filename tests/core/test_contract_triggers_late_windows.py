@@ -53,3 +53,13 @@ def test_triggers_a_late_event_counts_only_the_events_within_the_window_it_compl
     # 40h then makes [16h, 40h] hold 28h, 36h and 40h.
     visits = [(0, 0), (36, 36), (28, 38), (40, 40)]
     assert fired(tmp_path, 3, visits) == [(at(hours=40),)]
+
+
+def test_triggers_an_event_at_the_newest_instant_also_forgets_events_two_periods_older(
+    tmp_path: Path,
+) -> None:
+    # The visit at 0h arrives after the one at 60h, so nothing forgot it yet; a second visit
+    # at 60h fires with the first and forgets it (60h before). The late visit at 10h then
+    # finds no other unused visit within a day of it.
+    visits = [(60, 60), (0, 61), (60, 62), (10, 63)]
+    assert fired(tmp_path, 2, visits) == [(at(hours=60),)]
