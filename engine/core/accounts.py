@@ -225,6 +225,7 @@ def account_view(
         members.append(
             {
                 "prospect": prospect,
+                "name": None if state is None else state.traits.get("name"),
                 "score": member_points,
                 "stage": None if state is None else state.stage,
                 "counts": n < top,

@@ -30,7 +30,7 @@ TESTS_DIR = "tests"  # under the rules directory
 StageName = Literal["lead", "mql", "sal", "sql", "customer", "recycled"]
 RECORD_KEYS = (
     *("at", "prospect", "action", "rule", "channel", "template", "sequence", "stage"),
-    *("step", "score", "reason"),
+    *("step", "score", "reason", "account", "deliver_at"),
 )
 
 
@@ -45,6 +45,15 @@ class ProspectExpect(_Strict):
     stage: StageName | None = Field(default=None, description="the stage at the end")
 
 
+class AccountExpect(_Strict):
+    """An account's state at the end of the test (rules with accounts)."""
+
+    score: int | None = Field(default=None, description="the account score at the end")
+    stage: Literal["lead", "mql"] | None = Field(
+        default=None, description="the account's stage at the end"
+    )
+
+
 class Expect(_Strict):
     decisions: list[dict[str, Any]] = Field(
         default_factory=list,
@@ -52,6 +61,7 @@ class Expect(_Strict):
     )
     exactly: bool = Field(default=False, description="true: no decision other than those listed")
     prospects: dict[str, ProspectExpect] = Field(default_factory=dict)
+    accounts: dict[str, AccountExpect] = Field(default_factory=dict)
 
 
 class RuleTestFile(_Strict):
@@ -77,6 +87,7 @@ class RuleTest:
     decisions: list[tuple[int, dict[str, Any]]]  # (line, expected subset)
     exactly: bool
     prospects: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    accounts: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
 
 def rule_test_files(rules_dir: Path) -> list[Path]:
@@ -163,6 +174,10 @@ def read_test(path: Path) -> tuple[RuleTest | None, list[Problem]]:
             prospects={
                 pid: (_line(src, ("expect", "prospects", pid)), p.model_dump(exclude_none=True))
                 for pid, p in model.expect.prospects.items()
+            },
+            accounts={
+                aid: (_line(src, ("expect", "accounts", aid)), a.model_dump(exclude_none=True))
+                for aid, a in model.expect.accounts.items()
             },
         ),
         [],

@@ -92,7 +92,9 @@ def explain_account(
     if account is None:
         return None
     kept = world.accounts.get(account)
-    if rules.accounts is not None and kept is not None:
+    if rules.accounts is not None:
+        if kept is None:
+            return None  # a world that did not keep the account (the daemon's, read back)
         top = rules.accounts.top
         ranked = ranked_members(world, kept, at)
         score = kept.fit_points + sum(points for points, _ in ranked[:top])

@@ -18,9 +18,10 @@ from typing import Any
 
 import orjson
 
+from leadrules.engine.core.accounts import account_score
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.language.test_files import RuleTest, rule_test_files
-from leadrules.engine.replay.dry_run import replay
+from leadrules.engine.replay.dry_run import ReplayResult, replay
 from leadrules.engine.replay.sources import EventFile
 
 
@@ -103,7 +104,30 @@ def run_test(test: RuleTest, rules: RuleSet) -> Outcome:
                 f"{test.path}:{line}: prospect {prospect!r}: expected {_line(want)}, "
                 f"got {_line(got)}"
             )
+    failures += _account_failures(test, result, end)
     return Outcome(test, failures)
+
+
+def _account_failures(test: RuleTest, result: ReplayResult, end: int) -> list[str]:
+    """`expect.accounts`: each account's score and stage at the end."""
+    failures = []
+    top = result.evaluator.compiled.rules.accounts
+    for account_id, (line, want) in test.accounts.items():
+        account = result.world.accounts.get(account_id)
+        if account is None or top is None:
+            failures.append(f"{test.path}:{line}: account {account_id!r}: no such account")
+            continue
+        got: dict[str, Any] = {
+            "score": account_score(result.world, account, end, top.top),
+            "stage": account.stage,
+        }
+        got = {k: v for k, v in got.items() if k in want}
+        if got != want:
+            failures.append(
+                f"{test.path}:{line}: account {account_id!r}: expected {_line(want)}, "
+                f"got {_line(got)}"
+            )
+    return failures
 
 
 def default_paths(rules_dir: Path) -> list[Path]:

@@ -236,3 +236,29 @@ def test_rules_without_accounts_keep_the_report_and_explain_of_prospects(tmp_pat
     done = cli("explain", "ann", str(log), "--json", cwd=tmp_path)
     account = json.loads(done.stdout)["account_detail"]
     assert (account["id"], account["score"], account["stage"]) == ("acme", 40, None)
+
+
+def test_a_rule_test_checks_an_accounts_score_and_stage(tmp_path: Path) -> None:
+    rules, _ = project(tmp_path)
+    (rules / "tests").mkdir()
+    story = """
+        name: acme
+        events:
+          - {type: group, userId: ann, groupId: acme, timestamp: "2026-03-02T09:00:00Z", traits: {employees: 5000}}
+          - {type: track, userId: ann, event: Demo Requested, timestamp: "2026-03-02T10:00:00Z"}
+        expect:
+          decisions:
+            - {action: notify, account: acme, rule: account-demo, score: 65}
+          accounts:
+            acme: {score: SCORE, stage: lead}
+        """
+    test = rules / "tests" / "acme.yaml"
+    test.write_text(textwrap.dedent(story).replace("SCORE", "65"))
+    assert cli("test", cwd=tmp_path).returncode == 0
+    test.write_text(textwrap.dedent(story).replace("SCORE", "66"))
+    failed = cli("test", cwd=tmp_path)
+    assert failed.returncode == 1
+    assert (
+        b'rules/tests/acme.yaml:10: account \'acme\': expected {"score":66,"stage":"lead"}, '
+        b'got {"score":65,"stage":"lead"}' in failed.stdout
+    )
