@@ -132,3 +132,29 @@ def test_identity_a_merged_expiry_check_due_with_the_known_ones_keeps_the_known_
         ("notify", "lifecycle.mql", "mql", 100),
         ("send", "sequence:drip", "mql", 100),
     ]
+
+
+def test_identity_an_enrolment_of_the_anonymous_id_alone_goes_on_under_the_known_id(
+    tmp_path: Path,
+) -> None:
+    rules = """
+    triggers:
+      - id: start
+        when: {event: Guide}
+        then:
+          - start_sequence: nurture
+    sequences:
+      nurture:
+        steps:
+          - wait: 1d
+          - send: {channel: email, template: a}
+    """
+    events = [
+        track("anon-1", at(0), "Guide", anonymous=True),
+        identify("u1", at(0, 1), "anon-1"),  # u1 is not enrolled: anon-1's enrolment comes
+    ]
+    records = run(tmp_path, rules, events, until=at(3))
+    assert pick(records, "at", "prospect", "action", "rule") == [
+        (at(0), "anon-1", "start_sequence", "start"),
+        (at(1), "u1", "send", "sequence:nurture"),
+    ]
