@@ -214,3 +214,35 @@ def test_dedupe_parse_window() -> None:
     for bad in ("", "7", "0d", "forever", "ALL"):
         with pytest.raises(ValueError):
             parse_window(bad)
+
+
+def test_dedupe_default_sizes_a_chunk_every_65536_ids_and_a_bloom_filter_to_match() -> None:
+    """The sizes docs/scale.md quotes: ids wait in the dict in batches of 65,536; the Bloom
+    filter gets 16 bits per id held, doubled when it is rebuilt (a power of two)."""
+    seen = SeenIds()
+    ids = _ids("z", 140_000, seed=3)
+    assert all(seen.add(m) for m in ids)
+    assert [len(c.hashes) for c in seen._chunks] == [65_536, 65_536]
+    assert len(seen._recent) == 140_000 - 131_072
+    # rebuilt at the first chunk for twice its ids (65,536 x 16 bits x 2: 256 KiB), which
+    # the second chunk fills exactly
+    assert len(seen._bloom) == 1 << 18
+    _check_bloom(seen)
+    assert not any(seen.add(m) for m in ids[::7])
+
+
+def test_dedupe_before_any_timestamp_the_time_is_zero() -> None:
+    seen = SeenIds(10, recent_limit=1_000)
+    assert seen.add("a") is True  # at 0
+    seen.advance(10)
+    assert seen.add("a") is False
+    seen.advance(11)
+    assert seen.add("a") is True
+
+
+def test_dedupe_a_window_of_zero_still_ignores_a_repeat_at_the_same_instant() -> None:
+    seen = SeenIds(0, recent_limit=1_000)
+    assert seen.add("a") is True
+    assert seen.add("a") is False
+    seen.advance(1)
+    assert seen.add("a") is True
