@@ -13,7 +13,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right, insort
 
 from leadrules.engine.core.account_state import AccountTriggerState
-from leadrules.engine.core.accounts import account_of, emit
+from leadrules.engine.core.accounts import account_of, account_time, emit
 from leadrules.engine.core.ruleset import Trigger
 from leadrules.engine.core.turn import Turn
 
@@ -65,7 +65,7 @@ def consider(turn: Turn, trigger: Trigger, ts: int) -> None:
     account = account_of(turn)
     if account is None:
         return
-    at = turn.at
+    at = account_time(turn, account)
     tstate = account.triggers.get(trigger.id)
     if tstate is None:
         tstate = account.triggers[trigger.id] = AccountTriggerState()
@@ -87,6 +87,5 @@ def consider(turn: Turn, trigger: Trigger, ts: int) -> None:
     elif _in_cooldown(trigger, tstate, at):
         return
     tstate.last_fired = at
-    account.last_at = max(account.last_at, at)
     for action in trigger.actions:
-        emit(turn, account, trigger.id, action.channel, action.template)
+        emit(turn, account, trigger.id, action.channel, action.template, at)

@@ -152,17 +152,27 @@ def on_merge(world: World, into: ProspectState, src: str, src_account: str | Non
         account.add_member(into.id)
 
 
+def account_time(turn: Turn, account: AccountState) -> int:
+    """When the account decides: the turn's time, or the account's latest time if a member
+    evaluated later already (a late event live: an account's records never go back in
+    time, as a prospect's do not). In timestamp order it is always the turn's time."""
+    at = max(turn.at, account.last_at)
+    account.last_at = at
+    return at
+
+
 def check_mql(turn: Turn) -> None:
     """After a member's event or timer: an account whose score reaches the account MQL
     threshold becomes an MQL and runs `on_mql`; one below it is a lead again (no record),
     so it must climb again to be an MQL again."""
     rules = turn.rules.accounts
-    if rules is None or rules.mql_threshold is None:
-        return
     account = account_of(turn)
-    if account is None:
+    if rules is None or account is None:
         return
-    score = account_score(turn.world, account, turn.at, rules.top)
+    at = account_time(turn, account)
+    if rules.mql_threshold is None:
+        return
+    score = account_score(turn.world, account, at, rules.top)
     if account.stage == "mql":
         if score < rules.mql_threshold:
             account.stage = "lead"
@@ -170,22 +180,28 @@ def check_mql(turn: Turn) -> None:
     if score < rules.mql_threshold:
         return
     account.stage = "mql"
-    account.mqls.append(turn.at)
+    account.mqls.append(at)
     for action in rules.on_mql:
-        emit(turn, account, MQL_RULE, action.channel, action.template)
+        emit(turn, account, MQL_RULE, action.channel, action.template, at)
 
 
 def emit(
-    turn: Turn, account: AccountState, rule: str, channel: str | None, template: str | None
+    turn: Turn,
+    account: AccountState,
+    rule: str,
+    channel: str | None,
+    template: str | None,
+    at: int,
 ) -> None:
-    """An account decision: a `notify` record naming the account, with the account's score
-    and stage; `prospect` is the member whose event or timer decided it."""
+    """An account decision at `at` (`account_time`): a `notify` record naming the account,
+    with the account's score and stage; `prospect` is the member whose event or timer
+    decided it."""
     rules = turn.rules.accounts
     top = TOP if rules is None else rules.top
-    ranked = ranked_members(turn.world, account, turn.at)
+    ranked = ranked_members(turn.world, account, at)
     score = account.fit_points + sum(s for s, _ in ranked[:top])
     record: dict[str, Any] = {
-        "at": format_at(turn.at),
+        "at": format_at(at),
         "prospect": turn.state.id,
         "account": account.id,
         "action": "notify",
@@ -199,10 +215,10 @@ def emit(
     record["stage"] = account.stage
     context = None
     if turn.options.capture_context:
-        context = template_context(turn.state, record, turn.at, turn.rules)
-        context["score"] = turn.state.score(turn.at)  # the prospect's, as everywhere else
+        context = template_context(turn.state, record, at, turn.rules)
+        context["score"] = member_score(turn.state, at)  # the prospect's, as everywhere else
         context["stage"] = turn.state.stage
-        context["account"] = account_view(turn.world, account, turn.at, top, score, ranked)
+        context["account"] = account_view(turn.world, account, at, top, score, ranked)
     key = f"{turn.origin}/{len(turn.decisions)}"
     turn.decisions.append(Decision(record, key, context))
 

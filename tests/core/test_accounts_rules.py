@@ -10,7 +10,7 @@ from typing import Any
 
 from leadrules.engine.core.accounts import account_score
 from leadrules.engine.timefmt import parse_timestamp
-from tests.core.contract_support import Replayed
+from tests.core.contract_support import Replayed, received
 from tests.scenario import at, identify, page, pick, run, run_full, track
 
 SCORING = """
@@ -239,3 +239,23 @@ def test_rules_without_accounts_write_no_account_record_and_keep_no_account_book
     records, result = run_full(tmp_path, SCORING, events)
     assert records == []
     assert dict(result.world.accounts) == {}
+
+
+def test_a_late_event_completes_an_account_window_and_decides_at_the_accounts_latest_time(
+    tmp_path: Path,
+) -> None:
+    """Live (received order): u2's pricing visit of day 2 arrives on day 4, after u3's of
+    day 3. Its timestamp places it in the window (three people within 7d); the account
+    record is decided at the account's latest time, day 3, never earlier."""
+    events = [received(group(who, at(0), "acme"), at(0)) for who in ("u1", "u2", "u3")]
+    events += [
+        received(page("u1", at(1), "/pricing"), at(1)),
+        received(page("u3", at(3), "/pricing"), at(3)),
+        received(page("u2", at(2), "/pricing"), at(4)),
+    ]
+    replayed = Replayed(tmp_path, SCORING + SURGE, events, order="received", until=at(4))
+    fired = [r for r in replayed.records if r["rule"] == "account-pricing-surge"]
+    assert pick(fired, "at", "prospect") == [(at(3), "u2")]
+    timestamp_order = run(tmp_path / "ts", SCORING + SURGE, events)
+    fired = [r for r in timestamp_order if r["rule"] == "account-pricing-surge"]
+    assert pick(fired, "at", "prospect") == [(at(3), "u3")]
