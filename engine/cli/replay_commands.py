@@ -167,5 +167,12 @@ def _stored_world(args: argparse.Namespace, prospect: str) -> tuple[Any, int]:
             for timer in stored.load_all_timers():
                 if stored.resolve(timer.prospect) == canonical:
                     world.schedule(timer)
+            account = None if state.account is None else stored.accounts.get(state.account)
+            if account is not None:  # the account and its members, for its score
+                world.accounts[account.id] = account
+                for member in account.members:
+                    member_state = stored.peek(member)
+                    if member_state is not None:
+                        world.states.setdefault(member, member_state)
     store.dispose()
     return world, args.at if args.at is not None else WallClock().now_us()

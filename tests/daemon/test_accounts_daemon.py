@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,36 @@ def test_forget_takes_the_prospect_out_of_its_account(
         assert [p for _, p in account.triggers["committee"].unused] == ["anon-9"]
     finally:
         store.dispose()
+
+
+def test_explain_from_the_daemons_database_shows_the_account(
+    database_url: str, project: tuple[Path, Path], tmp_path: Path
+) -> None:
+    rules, _ = load_rules(*project, references="warn")
+    store = Store(database_url)
+    store.migrate()
+    try:
+        service = Service(store, rules, SimulatedClock(0))
+        assert service.ingest(story()).errors == []
+        service.process_pending()
+    finally:
+        store.dispose()
+    rules_dir, config_dir = project
+    command = [sys.executable, "-m", "leadrules.engine.cli", "explain", "bob", "--json"]
+    command += ["--database-url", database_url, "--at", at(7)]
+    command += ["--rules", str(rules_dir), "--config", str(config_dir)]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    account = json.loads(done.stdout)["account_detail"]
+    assert (account["id"], account["score"], account["stage"]) == ("acme", 130, "mql")
+    assert account["mqls"] == [at(6)]
+    assert [(m["prospect"], m["score"]) for m in account["members"]] == [
+        ("ann", 50),
+        ("bob", 50),
+        ("cid", 10),
+    ]
