@@ -96,9 +96,17 @@ def award(turn: Turn, rule: ScoringRule, event: Event, described: dict[str, Any]
     state.behaviour_points += rule.points
     if expires is not None:
         heapq.heappush(state.expiring, (expires, state.counter, entry))
-        if rule.points < 0 and turn.rules.lifecycle.mql_threshold is not None:
+        if rule.points < 0 and _thresholds(turn):
             heapq.heappush(state.negative_expiries, expires)
             schedule_expiry_check(turn, expires)
+
+
+def _thresholds(turn: Turn) -> bool:
+    """Whether a rising score can make an MQL: a prospect's, or its account's."""
+    rules = turn.rules
+    if rules.lifecycle.mql_threshold is not None:
+        return True
+    return rules.accounts is not None and rules.accounts.mql_threshold is not None
 
 
 def schedule_expiry_check(turn: Turn, due: int) -> None:

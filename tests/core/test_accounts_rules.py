@@ -259,3 +259,23 @@ def test_a_late_event_completes_an_account_window_and_decides_at_the_accounts_la
     timestamp_order = run(tmp_path / "ts", SCORING + SURGE, events)
     fired = [r for r in timestamp_order if r["rule"] == "account-pricing-surge"]
     assert pick(fired, "at", "prospect") == [(at(3), "u3")]
+
+
+def test_negative_points_expiring_can_make_an_account_mql_at_the_expiry(tmp_path: Path) -> None:
+    rules = """
+    scoring:
+      rules:
+        - {id: visit, when: {page: {}}, points: 30}
+        - {id: complaint, when: {event: Complained}, points: -20, expires_after: 5d}
+    accounts:
+      mql_threshold: 50
+      on_mql:
+        - notify: {channel: sales, template: account-mql}
+    """
+    events = [group("u1", at(0), "acme"), group("u2", at(0), "acme")]
+    events += [track("u1", at(1), "Complained"), page("u1", at(1, 1)), page("u2", at(2))]
+    # 10 + 30 = 40 until the -20 expires at day 6: then 60, an account MQL at that instant.
+    records = run(tmp_path, rules, events, until=at(10))
+    assert pick([r for r in records if "account" in r], "at", "prospect", "score") == [
+        (at(6), "u1", 60)
+    ]
