@@ -101,17 +101,24 @@ class SeenIds:
 
     def add(self, message_id: str) -> bool:
         """Remember `message_id`; False when it is a duplicate."""
+        return self.held(message_id) is None
+
+    def held(self, message_id: str) -> int | None:
+        """The time of the copy of `message_id` held within the window (a duplicate), or None
+        after remembering it at the time `advance` gave. (The partition pass of `--workers`
+        gives each message's sender number as its time and so reads back, for a repeated
+        `messageId`, the number of its first sender.)"""
         h = _hash(message_id)
         oldest = None if self.window is None else self._clock - self.window
         at = self._recent.get(h)
         if at is None and self._chunks:
             at = self._stamp(h)
         if at is not None and (oldest is None or at >= oldest):
-            return False
+            return at
         self._recent[h] = self._now
         if len(self._recent) >= self._recent_limit:
             self._freeze()
-        return True
+        return None
 
     def _stamp(self, h: int) -> int | None:
         """The timestamp of the newest frozen copy of `h`, or None."""

@@ -246,3 +246,17 @@ def test_dedupe_a_window_of_zero_still_ignores_a_repeat_at_the_same_instant() ->
     assert seen.add("a") is False
     seen.advance(1)
     assert seen.add("a") is True
+
+
+@pytest.mark.parametrize("recent_limit", [1_000, 1])
+def test_dedupe_held_gives_the_time_of_the_copy_held(recent_limit: int) -> None:
+    """`held` is `add` that also says when the copy held came (the partition pass of
+    `--workers` gives sender numbers as times and reads back a message's first sender)."""
+    seen = SeenIds(None, recent_limit=recent_limit, bloom_bytes=1)
+    seen.advance(7)
+    assert seen.held("a") is None
+    seen.advance(9)
+    assert seen.held("b") is None
+    assert seen.held("a") == 7
+    assert seen.held("b") == 9
+    assert seen.add("a") is False
