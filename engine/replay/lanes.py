@@ -19,6 +19,7 @@ from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
+from leadrules.engine.replay.dedupe import DEFAULT_WINDOW
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.sources import EventFile, Item, OutOfOrder, Rejected, ordered
 
@@ -45,7 +46,8 @@ class Lane:
     driver: Driver | None = None
 
     def start(self, follower: bool) -> Driver:
-        self.world = _Follower() if follower else MemoryWorld()
+        # the first lane decides duplicates, with replay's window (engine/replay/dedupe.py)
+        self.world = _Follower() if follower else MemoryWorld(DEFAULT_WINDOW)
         self.evaluator = Evaluator(Compiled.build(self.rules), self.world, self.options)
         collect = self.collect
 
@@ -109,12 +111,14 @@ class LanePass:
     def events(self, items: Iterable[Item]) -> int | None:
         lanes, observe, stats = self.lanes, self.observe, self.stats
         first = lanes[0].start(follower=False).step
+        advance = lanes[0].world.seen_ids.advance
         first_collect = lanes[0].collect
         others = [
             (lane.start(follower=True).step, lane.collect, lane.accepts) for lane in lanes[1:]
         ]
         last = None
         for ts, _, _, event in items:
+            advance(ts)
             _, decisions = first(ts, event)
             if decisions is None:
                 stats.duplicates += 1

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from leadrules.engine.core.scoring import COMPACT_AFTER
+from leadrules.engine.language.loader import load_rules
+from leadrules.engine.replay.lanes import Lane, run_lanes
+from leadrules.engine.replay.sources import EventFile
 from leadrules.engine.replay.spill import SpilledRecords
 from leadrules.engine.timefmt import US_PER_S, format_iso, parse_timestamp
 from tests.scenario import at, page, run_full, track, write_events, write_rules
@@ -166,3 +169,21 @@ def test_memory_a_prospects_ledger_follows_its_live_points_not_its_history(
     assert len(ledger) <= 10 + max(COMPACT_AFTER, 10)
     kept = run_full(tmp_path / "kept", rules, events, keep_history=True)[1]
     assert len(kept.world.states["u1"].ledger) == 600  # explain's replay keeps them all
+
+
+def test_memory_backtest_lanes_use_the_replays_window(tmp_path: Path) -> None:
+    """Backtest's lanes decide duplicates as a replay does: a repeat after a year is new."""
+    rules_dir, config_dir = write_rules(tmp_path, RULES)
+    rules, _ = load_rules(rules_dir, config_dir, references="warn")
+    first = track("u1", at(0), "Ping")
+    events = [
+        first,
+        {**first, "timestamp": at(365)},  # within the year: ignored
+        {**first, "timestamp": at(365, seconds=1)},  # a year and a second after: new
+    ]
+    source = write_events(tmp_path / "events.jsonl", events)
+    made: list[int] = []
+    lane = Lane(rules, collect=lambda decisions, when: made.append(when))
+    _, stats = run_lanes([EventFile(str(source))], lambda: [lane], lambda _: None, print)
+    assert (stats.events, stats.duplicates) == (2, 1)
+    assert made == [parse_timestamp(at(0)), parse_timestamp(at(365, seconds=1))]
