@@ -96,7 +96,39 @@ def _partition_seconds(path: Path) -> float:
     return time.process_time() - started
 
 
+def stages(path: Path) -> dict[str, Any]:
+    """CPU seconds, in this process: the floor, one process's replay, and each stage of a
+    replay on two workers (the partition pass, each worker, the merge). On two free cores a
+    two-worker replay takes about partition + the slower worker + merge."""
+    from leadrules.engine.language.loader import load_rules
+    from leadrules.engine.replay.dry_run import replay
+    from leadrules.engine.replay.sources import EventFile
+    from leadrules.engine.replay.workers import replay_workers
+
+    rules, _ = load_rules(ROOT / "rules", ROOT / "config", references="warn")
+    started = time.process_time()
+    rows = []
+    with open(path, "rb") as handle:
+        for line in handle:
+            if line.strip():
+                rows.append(json.loads(line))
+    rows.sort(key=lambda row: str(row.get("timestamp")))
+    floor = time.process_time() - started
+    del rows
+    with open(os.devnull, "wb") as sink:
+        started = time.process_time()
+        replay([EventFile(str(path))], rules, sink)
+        one = time.process_time() - started
+        found: dict[str, Any] = {}
+        replay_workers([EventFile(str(path))], rules, sink, workers=2, stages=found)
+    critical = found["partition"] + max(found["workers"]) + found["merge"]
+    return {"floor": floor, "one_process": one, "two_workers": found, "critical": critical}
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and sys.argv[1:2] == ["--stages"]:
+        print(json.dumps(stages(Path(sys.argv[2]))))
+        return 0
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="200k events, two rounds")
     parser.add_argument("--rounds", type=int, default=None)
@@ -178,6 +210,26 @@ def main(argv: list[str] | None = None) -> int:
     wall = {name: statistics.median(v) for name, v in walls.items()}
     cpu = {name: statistics.median(v) for name, v in cpus.items()}
     partition = _partition_seconds(path)
+    print("stages (CPU seconds in one process, median of the rounds):", flush=True)
+    profiles = []
+    for _ in range(rounds):
+        done = subprocess.run(
+            [PY, "-m", "bench.scale", "--stages", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+        profiles.append(json.loads(done.stdout))
+    profile = {
+        "floor": statistics.median(p["floor"] for p in profiles),
+        "one_process": statistics.median(p["one_process"] for p in profiles),
+        "partition": statistics.median(p["two_workers"]["partition"] for p in profiles),
+        "slower_worker": statistics.median(max(p["two_workers"]["workers"]) for p in profiles),
+        "merge": statistics.median(p["two_workers"]["merge"] for p in profiles),
+        "critical": statistics.median(p["critical"] for p in profiles),
+    }
+    for name, value in profile.items():
+        print(f"  {name:<38} {value:7.2f} s CPU", flush=True)
     one, two = wall["replay --workers 1"], wall["replay --workers 2"]
     floor = wall["floor: stdlib json.loads + sort"]
     backtest, replay_gz = wall["backtest (default), gzip"], wall["replay (default), gzip"]
@@ -189,11 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         "backtest / replay (<= 2.5)": backtest / replay_gz,
         "backtest seconds (< 120)": backtest,
         # What two free cores would give, from CPU seconds (the wall times show the machine):
-        # the partition pass runs alone, then the two workers side by side.
-        "speedup from CPU: w1 CPU / (partition + one worker's CPU)": cpu["replay --workers 1"]
+        # the partition pass runs alone, then the two workers side by side, then the merge.
+        "from CPU: one process / (partition + slower worker + merge)": profile["one_process"]
+        / profile["critical"],
+        "from CPU: (partition + slower worker + merge) / floor": profile["critical"]
+        / profile["floor"],
+        "from whole-process CPU: w1 / (partition + half of w2)": cpu["replay --workers 1"]
         / (partition + worker_cpu),
-        "from CPU: (partition + one worker's CPU) / floor CPU": (partition + worker_cpu)
-        / cpu["floor: stdlib json.loads + sort"],
     }
     if "replay --cluster (2 local workers)" in wall:
         ratios["cluster / --workers 2"] = wall["replay --cluster (2 local workers)"] / two
@@ -218,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": wall,
         "cpu_s": cpu,
         "partition_cpu_s": partition,
+        "stages_cpu_s": profile,
         "cluster_start_s": cluster_start,
         "load_average": [min(load), max(load)],
         "identical_records": identical,

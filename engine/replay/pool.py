@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
+import time
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol, cast
@@ -67,7 +68,7 @@ def _child(job: Job, me: int, conn: Connection, counter: Any) -> None:
         task = job.open(me, progress)
         conn.send(("last", task.run()))
         result = task.finish(conn.recv())
-        conn.send(("done", result))
+        conn.send(("done", (result, time.process_time())))
     except BaseException as exc:
         conn.send(("error", str(exc) if isinstance(exc, LeadrulesError) else repr(exc)))
     finally:
@@ -79,8 +80,11 @@ def _context() -> Any:
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
 
-def run_local(job: Job, on_bytes: Progress | None = None) -> tuple[list[Any], int | None]:
-    """Run every partition of `job` in its own process; their results and the agreed end."""
+def run_local(
+    job: Job, on_bytes: Progress | None = None, cpu: list[float] | None = None
+) -> tuple[list[Any], int | None]:
+    """Run every partition of `job` in its own process; their results and the agreed end.
+    `cpu`, when given, receives each worker's CPU seconds (bench/scale.py)."""
     context = _context()
     workers = job.partitions
     counters = [context.Value("q", 0, lock=False) for _ in range(workers)]
@@ -95,6 +99,7 @@ def run_local(job: Job, on_bytes: Progress | None = None) -> tuple[list[Any], in
         procs.append(proc)
     lasts: dict[int, int | None] = {}
     results: dict[int, Any] = {}
+    seconds: dict[int, float] = {}
     end: int | None = None
     reported = 0
     try:
@@ -119,7 +124,7 @@ def run_local(job: Job, on_bytes: Progress | None = None) -> tuple[list[Any], in
                         for conn in conns:
                             conn.send(end)
                 elif what == "done":
-                    results[me] = value
+                    results[me], seconds[me] = value
         if on_bytes is not None:
             on_bytes(sum(counter.value for counter in counters) - reported)
     finally:
@@ -130,4 +135,6 @@ def run_local(job: Job, on_bytes: Progress | None = None) -> tuple[list[Any], in
                 proc.join()
         for conn in conns:
             conn.close()
+    if cpu is not None:
+        cpu.extend(seconds[me] for me in range(workers))
     return [results[me] for me in range(workers)], end

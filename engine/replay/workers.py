@@ -304,10 +304,16 @@ def replay_workers(
     on_bytes: Callable[[int], None] | None = None,
     cluster: str | None = None,
     dedupe_window: int | None = DEFAULT_WINDOW,
+    stages: dict[str, Any] | None = None,
 ) -> ReplayResult:
     """`dry_run.replay` in timestamp order on `workers` processes (or, with `cluster`, on
-    the Dask workers of the scheduler at that address); the same bytes to `out`."""
+    the Dask workers of the scheduler at that address); the same bytes to `out`.
+
+    `stages`, when given, receives the CPU seconds of this process's partition pass and
+    merge, and each local worker's (bench/scale.py: what two free cores would take)."""
     started = time.perf_counter()
+    clock = time.process_time()
+    cpu: list[float] = []
     if cluster is not None:
         from leadrules.engine.replay.cluster import connect, run_cluster, workers_of
 
@@ -321,8 +327,13 @@ def replay_workers(
             client.close()
     else:
         parts = Partitioned.of(sources, workers, until, on_bytes)
+        partitioned = time.process_time()
         job = ReplayJob(parts, rules, matcher, dedupe_window, spill=True)
-        results, end = run_local(job, on_bytes)
+        results, end = run_local(job, on_bytes, cpu)
+        if stages is not None:
+            stages["partition"] = partitioned - clock
+            stages["workers"] = cpu
+            clock = time.process_time()
     stats = merge_stats([part for part, _, _ in results])
     for item in ordered_rejections(sources, [bad for _, _, bad in results]):
         if on_reject is not None:
@@ -331,6 +342,8 @@ def replay_workers(
     for _, chunk in heapq.merge(*(records for _, records, _ in results), key=_first):
         out.write(chunk)
     stats.seconds = time.perf_counter() - started
+    if stages is not None:
+        stages["merge"] = time.process_time() - clock
     world = MemoryWorld()
     return ReplayResult(stats, world, Evaluator(Compiled.build(rules, matcher), world), end)
 
