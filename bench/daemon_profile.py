@@ -4,9 +4,9 @@
 
 Counts every SQL statement and commit per thread (SQLAlchemy's cursor and connection
 events), with its time, and times the daemon's phases: evaluation (`process_pending`), the
-timer sweep (`tick`), outbox drains (`drain`), one delivery and recording its outcome, and the adapter's
-`send` inside it. SIGUSR1 starts the figures again; they are written to OUT.json when the
-daemon stops (SIGTERM).
+timer sweep (`tick`), outbox drains (`drain`), one delivery and recording its outcome, and
+the adapter's `send` inside it. SIGUSR1 starts the figures again; SIGUSR2 writes them to
+OUT.json (else they are written when the daemon stops), with each thread's CPU time.
 Nothing here changes what the daemon does; the hooks only read the clock.
 """
 
@@ -16,6 +16,7 @@ import atexit
 import contextlib
 import functools
 import json
+import os
 import re
 import signal
 import sys
@@ -69,6 +70,20 @@ def _after(conn: Any, cursor: Any, statement: str, params: Any, context: Any, ma
 @event.listens_for(Engine, "engine_connect")
 def _connect(conn: Any) -> None:
     _add("connection checkout", 0.0)
+
+
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each live thread (summed by name)."""
+    used: dict[str, float] = defaultdict(float)
+    for thread in threading.enumerate():
+        if thread.ident is None:
+            continue
+        try:
+            clock = time.pthread_getcpuclockid(thread.ident)
+            used[re.sub(r"[-_ ]?\d+(_\d+)?$", "", thread.name)] += time.clock_gettime(clock)
+        except OSError:  # the thread ended meanwhile
+            pass
+    return used
 
 
 def _timed(owner: Any, name: str, label: str) -> None:
@@ -129,17 +144,33 @@ def main() -> int:
             {"thread": thread, "what": what, "count": int(n), "seconds": round(s, 4)}
             for (thread, what), (n, s) in sorted(_totals.items())
         ]
+        cpu = _thread_cpu()
+        for name, seconds in sorted(cpu.items()):
+            rows.append(
+                {
+                    "thread": name,
+                    "what": "cpu (thread time)",
+                    "count": 1,
+                    "seconds": round(seconds - cpu_at_start.get(name, 0.0), 4),
+                }
+            )
         with open(out, "w") as f:
             json.dump({"wall_seconds": time.perf_counter() - started, "rows": rows}, f, indent=1)
 
+    cpu_at_start: dict[str, float] = {}
+
     def restart(signum: int, frame: Any) -> None:
-        nonlocal started
+        nonlocal started, cpu_at_start
         with _lock:
             _totals.clear()
             started = time.perf_counter()
+            cpu_at_start = _thread_cpu()
 
     signal.signal(signal.SIGUSR1, restart)
-    atexit.register(dump)
+    # SIGUSR2 writes the figures at once (threads' CPU included, while they still run);
+    # otherwise they are written at exit.
+    signal.signal(signal.SIGUSR2, lambda signum, frame: dump())
+    atexit.register(lambda: os.path.exists(out) or dump())
     return cli_main(["run", *sys.argv[2:]])
 
 

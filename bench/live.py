@@ -237,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
                 assert daemon.process is not None
                 daemon.process.send_signal(signal.SIGUSR1)  # the profile starts again here
             results["latency"] = latency(daemon, receiver, 10 if args.quick else 60)
+            if args.profile:
+                assert daemon.process is not None
+                daemon.process.send_signal(signal.SIGUSR2)  # the profile is written now
+                deadline = time.monotonic() + 10
+                while not profile.exists() and time.monotonic() < deadline:
+                    time.sleep(0.1)
             lat = results["latency"]
             print(
                 f"event -> delivery at 1,000 events/s: p50 {lat['p50_ms']:.0f} ms, p99 {lat['p99_ms']:.0f} ms, "

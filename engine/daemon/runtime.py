@@ -164,7 +164,8 @@ class Daemon:
             self._wake.clear()
             try:
                 if self.service.process_pending():
-                    self.service.tick()
+                    if self.service.timers_due():
+                        self.service.tick()
                     self._deliver.set()
             except Exception as exc:  # keep serving; the event stays pending and is retried
                 if is_db_unavailable(exc):
@@ -196,7 +197,8 @@ class Daemon:
     def drain_outbox(self) -> None:
         with self._drain_lock:
             try:
-                while self.dispatcher.drain() and not self._stopping.is_set():
+                # A drain that attempted fewer than its limit found no more due.
+                while self.dispatcher.drain(100) >= 100 and not self._stopping.is_set():
                     pass
             except Exception as exc:
                 if not is_db_unavailable(exc):

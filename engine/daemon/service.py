@@ -26,7 +26,7 @@ from leadrules.engine.daemon import event_log
 from leadrules.engine.daemon.batch import Batch, OnDecisions, Poisoned
 from leadrules.engine.daemon.event_log import IngestResult
 from leadrules.engine.daemon.quarantine import Failure
-from leadrules.engine.daemon.store import EventRow, Store
+from leadrules.engine.daemon.store import EventRow, Store, TimerRow
 
 log = logging.getLogger("leadrules.daemon")
 
@@ -153,6 +153,17 @@ class Service:
                 if len(rows) < size:
                     break  # all that was pending is done: no query to find nothing more
         return done
+
+    def timers_due(self) -> bool:
+        """Whether a stored timer is due by now: one indexed read, no lock. The work loop
+        ticks after evaluating only then (the sweep ticks every second regardless)."""
+        with self.store.session() as session:
+            due = session.exec(
+                select(col(TimerRow.seq))
+                .where(col(TimerRow.due_at) <= self.clock.now_us())
+                .limit(1)
+            ).first()
+        return due is not None
 
     def tick(self, now_us: int | None = None) -> int:
         """Fire every timer due at or before now (overdue ones keep their due time). The
