@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from leadrules.engine.daemon.dispatch import RECORD_EVERY
 from leadrules.engine.daemon.partitions import PARTITIONS
 from tests.daemon.cluster import (
     balanced,
@@ -147,4 +148,4 @@ def test_a_worker_killed_mid_stream_is_taken_over_and_nothing_is_lost(
     keys = delivered_once(http, url)
     again = {k: n for k, n in keys.items() if n > 1}
     print(f"keys delivered more than once (in flight at the kill, same key): {len(again)}")
-    assert len(again) <= 20  # at most the group the killed worker was sending
+    assert len(again) <= RECORD_EVERY  # at most the group the killed worker was sending

@@ -1,0 +1,175 @@
+"""Several workers, side by side: live throughput and latency of 1 and 2 `leadrules run`
+workers on one PostgreSQL (docs/scale.md, "Several workers").
+
+    python -m bench.live_workers --database-url postgresql://... [--workers 1 2] [--quick]
+
+For each number of workers, on a new empty database:
+
+- throughput: generated events (bench.generate) posted in batches of 100 by two clients per
+  worker, each client to its worker, as fast as the workers answer; the rate is the events
+  divided by the time from the first post until every one is evaluated (pending 0), so it
+  counts evaluation, not only ingest;
+- latency: a steady rate (500 events/s; one in twenty a `Demo Requested` that the example
+  rules turn into a notification to sales), the batches dealt to the workers in turn, for
+  30 s (10 s with --quick); latency is the webhook's arrival at a local receiver minus the
+  post, both read in this process.
+
+Figures in bench/README.md. The machine's other load shows in them: run it on an idle one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.generate import generate
+from bench.live import Receiver, fresh_database
+from tests.daemon.cluster import workers_on
+from tests.daemon.harness import KEY, Daemon
+
+
+def throughput(workers: list[Daemon], events: int) -> dict[str, float]:
+    start = (datetime.now(UTC) - timedelta(days=366)).date().isoformat()
+    messages = list(generate(events, 11, prospects=max(100, events // 40), start=start))
+    batches = [messages[i : i + 100] for i in range(0, len(messages), 100)]
+    lock = threading.Lock()
+    failures: list[str] = []
+
+    def client(worker: Daemon) -> None:
+        with httpx.Client(auth=(KEY, ""), timeout=60) as http:
+            while True:
+                with lock:
+                    if not batches or failures:
+                        return
+                    batch = batches.pop()
+                answer = http.post(f"{worker.url}/v1/batch", json={"batch": batch})
+                if answer.status_code != 200:
+                    failures.append(f"{answer.status_code}: {answer.text[:300]}")
+
+    began = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(w,)) for w in workers for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ingested = time.perf_counter() - began
+    if failures:
+        raise RuntimeError(f"ingest refused a batch: {failures[0]}")
+    while workers[0].health()["pending_events"]:
+        time.sleep(0.05)
+    evaluated = time.perf_counter() - began
+    return {"ingest_per_s": events / ingested, "evaluated_per_s": events / evaluated}
+
+
+def latency(
+    workers: list[Daemon], receiver: Receiver, seconds: int, rate: int = 500
+) -> dict[str, float]:
+    sent: dict[str, float] = {}
+    clients = [httpx.Client(auth=(KEY, ""), timeout=30) for _ in workers]
+    try:
+        start = time.perf_counter()
+        tick = 0
+        per_tick = rate // 10
+        while time.perf_counter() - start < seconds:
+            batch = []
+            for i in range(per_tick):
+                n = tick * per_tick + i
+                if n % 20 == 0:
+                    batch.append({"type": "track", "userId": f"lat-{n}", "event": "Demo Requested"})
+                else:
+                    batch.append(
+                        {
+                            "type": "page",
+                            "anonymousId": f"anon-lat-{n % 500}",
+                            "properties": {"path": "/blog/x"},
+                        }
+                    )
+            stamp = time.perf_counter()
+            for m in batch:
+                if m.get("event") == "Demo Requested":
+                    sent[m["userId"]] = stamp
+            which = tick % len(workers)
+            answer = clients[which].post(f"{workers[which].url}/v1/batch", json={"batch": batch})
+            assert answer.status_code == 200, answer.text
+            tick += 1
+            pause = start + tick * 0.1 - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+    finally:
+        for client in clients:
+            client.close()
+    deadline = time.perf_counter() + 60
+    while len([p for p in sent if p in receiver.arrivals]) < len(sent):
+        if time.perf_counter() > deadline:
+            break
+        time.sleep(0.1)
+    delays = sorted(
+        (receiver.arrivals[p] - t) * 1000 for p, t in sent.items() if p in receiver.arrivals
+    )
+    return {
+        "notifications": len(sent),
+        "delivered": len(delays),
+        "p50_ms": round(statistics.median(delays), 1),
+        "p99_ms": round(delays[max(0, int(len(delays) * 0.99) - 1)], 1),
+        "max_ms": round(delays[-1], 1),
+    }
+
+
+def run(url: str, count: int, events: int, seconds: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp, fresh_database(url) as fresh:
+        assert fresh is not None
+        receiver = Receiver()
+        with workers_on(Path(tmp), fresh, receiver.url, count) as workers:
+            result: dict[str, Any] = {"workers": count}
+            result.update(throughput(workers, events))
+            workers[0].settle(timeout=600)
+            result["latency"] = latency(workers, receiver, seconds)
+        receiver.server.shutdown()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--database-url", default=os.environ.get("LEADRULES_TEST_POSTGRES_URL"), required=False
+    )
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--quick", action="store_true", help="5,000 events, 10 s of latency")
+    args = parser.parse_args(argv)
+    if not args.database_url or not args.database_url.startswith("postgresql://"):
+        print("several workers need PostgreSQL: --database-url postgresql://...", file=sys.stderr)
+        return 2
+    events = 5_000 if args.quick else args.events
+    seconds = 10 if args.quick else 30
+    results = []
+    for count in args.workers:
+        result = run(args.database_url, count, events, seconds)
+        lat = result["latency"]
+        print(
+            f"{count} worker(s): {result['evaluated_per_s']:,.0f} events/s evaluated "
+            f"(ingest {result['ingest_per_s']:,.0f}/s); latency p50 {lat['p50_ms']:.0f} ms, "
+            f"p99 {lat['p99_ms']:.0f} ms, max {lat['max_ms']:.0f} ms "
+            f"({lat['delivered']}/{lat['notifications']} delivered)",
+            flush=True,
+        )
+        results.append(result)
+    out = Path(__file__).resolve().parent / "out"
+    out.mkdir(exist_ok=True)
+    (out / "live-workers.json").write_text(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
