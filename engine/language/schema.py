@@ -12,7 +12,9 @@ def json_schema() -> dict[str, Any]:
     schema = RuleFile.model_json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "leadrules rule file"
-    schema["description"] = "scoring, lifecycle, triggers and sequences (rule language version 1)"
+    schema["description"] = (
+        "scoring, lifecycle, triggers, sequences and accounts (rule language version 1)"
+    )
     # Rule tests (rules/tests/*.yaml) have their own shape: `$defs.RuleTestFile`, for an
     # editor's `# yaml-language-server: $schema=...#/$defs/RuleTestFile`.
     tests = RuleTestFile.model_json_schema()
