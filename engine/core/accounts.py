@@ -124,6 +124,7 @@ def on_group(turn: Turn, event: Event) -> None:
     book = book_of(turn.world)
     if book is None:
         return
+    _in_order(book, former, state.account)
     if former is not None and former != state.account:
         left = book.get(former)
         if left is not None:
@@ -141,6 +142,7 @@ def on_merge(world: World, into: ProspectState, src: str, src_account: str | Non
     book = book_of(world)
     if book is None:
         return
+    _in_order(book, src_account, into.account)
     if src_account is not None:
         former = book.get(src_account)
         if former is not None:
@@ -159,6 +161,13 @@ def account_time(turn: Turn, account: AccountState) -> int:
     at = max(turn.at, account.last_at)
     account.last_at = at
     return at
+
+
+def _in_order(book: AccountBook, *accounts: str | None) -> None:
+    """Read the accounts a turn changes in one order (by id): a store that locks what it
+    reads (PostgreSQL's FOR UPDATE) then never has two turns wait on each other."""
+    for account in sorted({a for a in accounts if a is not None}):
+        book.get(account)
 
 
 def check_mql(turn: Turn) -> None:

@@ -103,7 +103,20 @@ class DbAccounts:
         return self._loaded[account]
 
     def create(self, account: str) -> AccountState:
-        self.get(account)  # on PostgreSQL: lock the row, should another worker have made it
+        """A new account, or the one another transaction made meanwhile: on PostgreSQL an
+        empty row is inserted first (waiting for a concurrent insert of the same id to end),
+        then read and locked, so two workers never each make their own."""
+        if self.get(account) is None and self._postgres:
+            empty = AccountState(account)
+            row = {
+                "id": account,
+                "state": orjson.dumps(encode_account(empty)).decode(),
+                "stage": empty.stage,
+                "updated_at": empty.last_at,
+            }
+            self.session.execute(pg_insert(AccountRow).on_conflict_do_nothing(), [row])
+            del self._loaded[account]
+            self.get(account)
         state = self._loaded[account] or AccountState(account)
         self._loaded[account] = state
         return state

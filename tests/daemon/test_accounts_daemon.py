@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from leadrules.engine.core.state import FitEntry
 from leadrules.engine.daemon.account_store import (
     AccountDocumentError,
     AccountRow,
+    DbAccounts,
     decode_account,
     encode_account,
 )
@@ -206,3 +208,41 @@ def test_explain_from_the_daemons_database_shows_the_account(
         ("bob", 50),
         ("cid", 10),
     ]
+
+
+def test_two_workers_making_one_account_at_once_keep_both_members(database_url: str) -> None:
+    """PostgreSQL, several workers: two transactions make the same new account; the second
+    waits for the first and takes its row instead of writing over it."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("one writer at a time on SQLite: nothing runs at once")
+    store = Store(database_url)
+    store.migrate()
+    try:
+        first = store.session()
+        book = DbAccounts(first)
+        book.create("acme").add_member("ann")
+        book.flush(1)  # written, not committed yet
+        made: list[AccountState] = []
+
+        def second_worker() -> None:
+            with store.session() as session:
+                other = DbAccounts(session)
+                account = other.create("acme")  # waits for the first transaction
+                account.add_member("bob")
+                made.append(account)
+                other.flush(2)
+                session.commit()
+
+        thread = threading.Thread(target=second_worker)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()  # held by the first transaction's row
+        first.commit()
+        first.close()
+        thread.join(10)
+        assert made and made[0].members == ["ann", "bob"]
+        with store.session() as session:
+            (row,) = session.exec(select(AccountRow)).all()
+        assert decode_account(orjson.loads(row.state)).members == ["ann", "bob"]
+    finally:
+        store.dispose()
