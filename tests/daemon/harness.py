@@ -40,7 +40,8 @@ class Daemon:
         config.mkdir(exist_ok=True)
         hook = f'{{adapter: webhook, url: "{self.hook_url}", secret: "${{CRM_SECRET}}"}}'
         channels = "\n".join(
-            f"  {name}: {hook}" for name in ("sales", "sales-managers", "crm", "email", "log")
+            f"  {name}: {hook}"
+            for name in ("sales", "sales-managers", "crm", "email", "digest", "log")
         )
         (config / "channels.yaml").write_text(f"channels:\n{channels}\n")
         (config / "leadrules.yaml").write_text(

@@ -97,7 +97,7 @@ def app_daemon(tmp_path_factory: pytest.TempPathFactory) -> Any:
         "channels:\n"
         + "".join(
             f'  {name}: {{adapter: webhook, url: "http://127.0.0.1:9/"}}\n'
-            for name in ("sales", "sales-managers", "crm", "email", "log")
+            for name in ("sales", "sales-managers", "crm", "email", "digest", "log")
         )
     )
     os.environ["LEADRULES_WRITE_KEY"] = KEY
