@@ -158,3 +158,41 @@ def test_identity_an_enrolment_of_the_anonymous_id_alone_goes_on_under_the_known
         (at(0), "anon-1", "start_sequence", "start"),
         (at(1), "u1", "send", "sequence:nurture"),
     ]
+
+
+def test_identity_an_anonymous_mql_outranks_a_recycled_prospect_already_over_the_threshold(
+    tmp_path: Path,
+) -> None:
+    # Rejected without a reset, u1 keeps its 100 points: being over the threshold already,
+    # it cannot become an mql by score. The merge brings anon-1's mql stage, and its SLA.
+    rules = (
+        """
+    scoring:
+      rules:
+        - {id: visit, when: {page: {}}, points: 50}
+    lifecycle:
+      mql_threshold: 100
+      on_mql:
+        - notify: {channel: sales, template: new-mql}
+      sla:
+        accept_within: 1d
+        on_breach:
+          - notify: {channel: sales-managers, template: breach}
+    """
+        + PING
+    )
+    events = [
+        page("u1", at(0)),
+        page("u1", at(0, 1)),  # mql
+        track("u1", at(0, 2), "Lead Rejected", reason="timing"),  # recycled, still 100
+        page("anon-1", at(0, 3), anonymous=True),
+        page("anon-1", at(0, 4), anonymous=True),  # mql: its SLA ends at 1d4h
+        identify("u1", at(0, 5), "anon-1"),
+        track("u1", at(0, 6), "Ping"),
+    ]
+    records = run(tmp_path, rules, events, until=at(2))
+    later = [r for r in records if r["at"] > at(0, 4)]
+    assert pick(later, "at", "prospect", "rule", "stage", "score") == [
+        (at(0, 6), "u1", "ping", "mql", 200),
+        (at(1, 4), "u1", "lifecycle.sla", "mql", 200),
+    ]
