@@ -85,7 +85,7 @@ def test_dedupe_window_boundary(recent_limit: int) -> None:
     """A repeat at most `window` after the accepted copy is a duplicate; one later is new,
     and is then remembered from its own timestamp."""
     window = 10 * DAY
-    seen = SeenIds(window, recent_limit=recent_limit, bloom_bytes=1)
+    seen = SeenIds(window=window, recent_limit=recent_limit, bloom_bytes=1)
     seen.advance(5 * DAY)
     assert seen.add("a") is True
     assert seen.add("other") is True  # (freezes "a" with a limit of 2)
