@@ -20,6 +20,10 @@ MAX_ID_LENGTH = 256
 # off is wrong, and an event from the future would hold windows and timers open). A replay
 # has no receipt: its files are histories, and the daemon's export holds only what passed.
 MAX_AHEAD_US = 7 * 86_400 * 1_000_000
+# And nothing from year 9000 on, in a replay too: a rule's durations (up to 100 years each)
+# added to a time near the calendar's end (9999-12-31) would make timers and `at` strings
+# that cannot be written.
+LATEST_US = 221_845_392_000_000_000  # 9000-01-01T00:00:00Z
 
 _EMPTY: dict[str, Any] = {}
 
@@ -86,6 +90,8 @@ def _timestamp(raw: dict[str, Any], default_ts: int | None, received_at: int | N
         raise EventError("timestamp", f"is not an ISO 8601 time: {_shown(stamp)}") from None
     if ts < 0:
         raise EventError("timestamp", f"is before 1970-01-01T00:00:00Z: {_shown(stamp)}")
+    if ts >= LATEST_US:
+        raise EventError("timestamp", f"is after 8999-12-31T23:59:59Z: {_shown(stamp)}")
     if received_at is not None and ts > received_at + MAX_AHEAD_US:
         raise EventError(
             "timestamp", f"is more than 7 days after the message was received: {_shown(stamp)}"

@@ -70,3 +70,17 @@ def test_timestamps_are_utc() -> None:
 def test_the_daemon_fills_in_missing_message_id_and_timestamp() -> None:
     event = normalize(with_(messageId=..., timestamp=...), default_message_id="new", default_ts=42)
     assert (event.message_id, event.ts) == ("new", 42)
+
+
+def test_a_timestamp_from_year_9000_on_is_refused_naming_the_field() -> None:
+    """Event timestamps (docs/operations.md): the calendar's end minus room for durations.
+    `9999-12-31T23:59:59-23:59` is past year 9999 in UTC: it must be refused at the door,
+    not accepted and then fail in evaluation."""
+    from leadrules.engine.core.events import EventError, normalize
+
+    base = {"type": "track", "userId": "u1", "event": "X", "messageId": "m1"}
+    for stamp in ("9999-12-31T23:59:59-23:59", "9000-01-01T00:00:00Z"):
+        with pytest.raises(EventError) as caught:
+            normalize({**base, "timestamp": stamp})
+        assert "timestamp" in str(caught.value) and "8999-12-31T23:59:59Z" in str(caught.value)
+    assert normalize({**base, "timestamp": "8999-12-31T23:59:59Z"}).ts == 221_845_391_999_000_000
