@@ -45,13 +45,16 @@ def test_the_daemon_refuses_before_1970_and_more_than_7_days_ahead(tmp_path: obj
     assert all(e["field"] == "timestamp" for e in errors.values())
     assert "before 1970" in errors[0]["message"] and "before 1970" in errors[5]["message"]
     assert "more than 7 days after" in errors[3]["message"]
-    assert "more than 7 days after" in errors[4]["message"]
+    assert "after 8999-12-31T23:59:59Z" in errors[4]["message"]
     assert "not an ISO 8601 time" in errors[6]["message"]
     store.dispose()
 
 
-def test_a_replay_has_no_receipt_so_only_1970_bounds_it() -> None:
-    assert normalize(_page("9999-12-31T23:59:59Z", 1)).ts > NOW
+def test_a_replay_has_no_receipt_so_only_the_calendar_bounds_it() -> None:
+    assert normalize(_page("8999-12-31T23:59:59Z", 1)).ts > NOW
+    with pytest.raises(EventError) as late:
+        normalize(_page("9999-12-31T23:59:59Z", 3))
+    assert late.value.field == "timestamp"
     with pytest.raises(EventError) as refused:
         normalize(_page("1969-07-20T20:17:00Z", 2))
     assert refused.value.field == "timestamp"
