@@ -6,8 +6,9 @@ The same `Service` (ingest is unchanged: every worker stores what it receives), 
 `process_pending` and `tick` restricted to the held partitions. Each pass locks the held
 partitions' rows, reads their pending events in the order received and evaluates those that
 may go now (`partitions.plan`) in one `Batch` with the timers of those partitions. An
-`identify` or `alias` that links a prospect of another worker's partition is evaluated by
-itself, under the locks of both partitions, once it is the first pending event of both.
+`identify` or `alias` that links a prospect of another worker's partition stops the held
+partitions it touches; the next pass takes that partition's lock too and evaluates, in
+order, its events before the merge, the merge, and what follows in both.
 """
 
 from __future__ import annotations
@@ -31,10 +32,6 @@ from leadrules.engine.daemon.store import EventRow, Store
 
 log = logging.getLogger("leadrules.daemon")
 
-# A pass that finds a partition's oldest event waiting on another worker's partition says
-# so; the work loop then looks again this much later (seconds) rather than after a second.
-WAITING_RETRY = 0.05
-
 
 class PartitionedService(Service):
     def __init__(
@@ -42,7 +39,6 @@ class PartitionedService(Service):
     ) -> None:
         super().__init__(store, rules, clock, matcher=matcher)
         self.leases = leases
-        self.waiting = False  # the last pass left an event waiting on another partition
         self._poisoned = False  # the last pass set an item aside: run it again without
         self._emptied = False  # the last pass evaluated every pending event it could see
         with store.session() as session:
@@ -53,17 +49,19 @@ class PartitionedService(Service):
         does for all: in the order received, up to `batch` per transaction."""
         done = 0
         with self._lock:
-            self.waiting = False
             while done < limit:
                 held = self.leases.held()
                 if not held:
                     break
                 self._poisoned = False
-                evaluated, cross = self._pass(held, min(batch, limit - done))
-                if cross is not None:
-                    crossed = self._cross(cross)
-                    self.waiting = crossed is None
-                    evaluated += crossed or 0
+                parts = held
+                evaluated, cross = self._pass(parts, min(batch, limit - done))
+                # An identify or alias that also touches a partition held elsewhere stops
+                # the held partitions it shares: take that partition's lock too (with its
+                # earlier events, if any), until something can be evaluated.
+                while cross is not None and evaluated == 0 and not self._poisoned:
+                    parts = parts | cross.parts
+                    evaluated, cross = self._pass(parts, min(batch, limit - done))
                 done += evaluated
                 if self._poisoned:
                     continue  # the same events again, without the one set aside
@@ -71,29 +69,18 @@ class PartitionedService(Service):
                     break  # nothing more (known without a pass that finds nothing)
         return done
 
-    def _pass(self, held: frozenset[int], limit: int) -> tuple[int, Pending | None]:
-        """One transaction over the held partitions: (events evaluated, the first event
-        that waits on a partition held elsewhere)."""
+    def _pass(self, parts: frozenset[int], limit: int) -> tuple[int, Pending | None]:
+        """One transaction over `parts`: (events evaluated, the first event that touches a
+        partition outside them)."""
         with self.store.session() as session:
-            last = partitions.lock(session, held)
-            rows = partitions.pending(session, held, limit)
-            chosen, cross = partitions.plan(rows, held)
+            last = partitions.lock(session, parts)
+            rows = partitions.pending(session, parts, limit)
+            chosen, cross = partitions.plan(rows, parts)
             self._emptied = len(rows) < limit and len(chosen) == len(rows)
             if not chosen:
                 session.rollback()
                 return 0, cross
-            return self._evaluate(session, held, chosen, last), cross
-
-    def _cross(self, row: Pending) -> int | None:
-        """Evaluate `row`, which touches a partition held elsewhere, under the locks of all
-        its partitions, if it is now the first pending event of each; else None."""
-        with self.store.session() as session:
-            last = partitions.lock(session, row.parts)
-            first = partitions.pending(session, row.parts, 1)
-            if not first or first[0].seq != row.seq:
-                session.rollback()
-                return None if first else 0
-            return self._evaluate(session, row.parts, first, last)
+            return self._evaluate(session, parts, chosen, last), cross
 
     def _evaluate(
         self, session: Session, parts: frozenset[int], rows: list[Pending], last: int | None

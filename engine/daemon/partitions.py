@@ -131,19 +131,33 @@ def plan(rows: Sequence[Pending], held: frozenset[int]) -> tuple[list[Pending], 
     """Which of `rows` (in the order received) this worker may evaluate now, in one
     transaction over `held`: every event whose partitions are all held, unless an earlier
     event it shares a partition with must wait. The first event that also touches a
-    partition held elsewhere waits (it is returned second: `evaluate it alone under the
-    locks of all its partitions`), and so does every later event that shares a partition
-    with it, so each partition's events keep their order."""
+    partition outside `held` waits (it is returned second: a pass that also locks its
+    partitions can take it), and so does every later event that shares a partition with
+    it, so each partition's events keep their order.
+
+    A merge chosen here joins its two partitions for the rest of the rows: their
+    partitions were read before it ran, so a later event of the merged id still shows the
+    id's old partition. Once either partition of a chosen merge waits, both do."""
     blocked: set[int] = set()
+    joined: list[frozenset[int]] = []  # the partitions of each merge chosen
     chosen: list[Pending] = []
     cross: Pending | None = None
     for row in rows:
         if row.parts.isdisjoint(blocked) and row.parts <= held:
             chosen.append(row)
+            if len(row.parts) > 1:
+                joined.append(row.parts)
             continue
         if cross is None and row.parts.isdisjoint(blocked):
             cross = row
         blocked |= row.parts
+        grew = True
+        while grew:
+            grew = False
+            for parts in joined:
+                if not parts.isdisjoint(blocked) and not parts <= blocked:
+                    blocked |= parts
+                    grew = True
     return chosen, cross
 
 

@@ -14,7 +14,7 @@ from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.daemon.dispatch import Dispatcher
 from leadrules.engine.daemon.leases import Leases, SingleWorker
 from leadrules.engine.daemon.outbox_claims import ClaimingDispatcher
-from leadrules.engine.daemon.partitioned import WAITING_RETRY, PartitionedService
+from leadrules.engine.daemon.partitioned import PartitionedService
 from leadrules.engine.daemon.service import Service
 from leadrules.engine.daemon.store import Store
 
@@ -58,9 +58,9 @@ class Workers:
             self.single.release()
 
     def next_look(self, service: Service) -> float:
-        """Seconds until the work loop looks for events again without being woken: soon
-        when an event waits on another worker's partition, else a second."""
-        return WAITING_RETRY if getattr(service, "waiting", False) else 1.0
+        """Seconds until the work loop looks for events again without being woken (ingest
+        and partitions taken over wake it)."""
+        return 1.0
 
     def status(self) -> dict[str, Any]:
         """For `/health`: this worker, the live workers and the partitions it holds."""

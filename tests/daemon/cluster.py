@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import threading
 import time
 from collections import defaultdict
@@ -21,7 +22,7 @@ import psycopg
 
 from leadrules.engine.daemon.leases import PARTITION_LOCKS
 from leadrules.engine.daemon.partitions import PARTITIONS
-from tests.daemon.harness import Daemon
+from tests.daemon.harness import ROOT, Daemon
 
 Message = dict[str, Any]
 
@@ -154,15 +155,27 @@ def post_all(
     return posted
 
 
+def snapshot_rules(into: Path) -> Path:
+    """A copy of the example rules, so that runs compared with each other use the same."""
+    shutil.copytree(ROOT / "rules", into)
+    return into
+
+
 @contextmanager
-def workers_on(root: Path, url: str, hook_url: str, count: int) -> Iterator[list[Daemon]]:
-    """`count` workers on the database `url`, each with its own directory and port."""
+def workers_on(
+    root: Path, url: str, hook_url: str, count: int, rules: Path | None = None
+) -> Iterator[list[Daemon]]:
+    """`count` workers on the database `url`, each with its own directory and port (and
+    the rules of `rules`, else the example rules as they are now)."""
     workers: list[Daemon] = []
     try:
         for n in range(count):
             (root / f"w{n}").mkdir(parents=True)
             worker = Daemon(root / f"w{n}", url, hook_url)
             worker.prepare()
+            if rules is not None:
+                shutil.rmtree(worker.root / "rules")
+                shutil.copytree(rules, worker.root / "rules")
             worker.start()
             workers.append(worker)
         yield workers

@@ -24,6 +24,7 @@ from tests.daemon.cluster import (
     partition_locks,
     post_all,
     settle,
+    snapshot_rules,
     stored,
     streams,
     to_deliver,
@@ -60,9 +61,9 @@ def new_database() -> Iterator[Callable[[], str]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def one_worker(tmp_path: Path, url: str, hook: str, requests: list) -> dict[str, list]:
+def one_worker(tmp_path: Path, url: str, hook: str, requests: list, rules: Path) -> dict[str, list]:
     """The reference: the same requests, by the same clients, to one worker."""
-    with workers_on(tmp_path / "one", url, hook, 1) as workers:
+    with workers_on(tmp_path / "one", url, hook, 1, rules) as workers:
         post_all(workers, requests)
         settle(workers)
     return decisions_by_prospect(url)
@@ -79,11 +80,12 @@ def test_workers_share_the_stream_and_decide_as_one_worker(
     tmp_path: Path, http: HttpReceiver, new_database: Callable[[], str], count: int
 ) -> None:
     requests = streams(PEOPLE, count, seed=count)
-    reference = one_worker(tmp_path, new_database(), http.url, requests)
+    rules = snapshot_rules(tmp_path / "rules")
+    reference = one_worker(tmp_path, new_database(), http.url, requests, rules)
     http.requests.clear()
 
     url = new_database()
-    with workers_on(tmp_path / "many", url, http.url, count) as workers:
+    with workers_on(tmp_path / "many", url, http.url, count, rules) as workers:
         took = balanced(workers)
         shares = [len(w.health()["partitions"]) for w in workers]
         assert sorted(shares) == sorted(
@@ -107,11 +109,12 @@ def test_a_worker_killed_mid_stream_is_taken_over_and_nothing_is_lost(
     tmp_path: Path, http: HttpReceiver, new_database: Callable[[], str]
 ) -> None:
     requests = streams(PEOPLE, 3, seed=11)
-    reference = one_worker(tmp_path, new_database(), http.url, requests)
+    rules = snapshot_rules(tmp_path / "rules")
+    reference = one_worker(tmp_path, new_database(), http.url, requests, rules)
     http.requests.clear()
 
     url = new_database()
-    with workers_on(tmp_path / "many", url, http.url, 3) as workers:
+    with workers_on(tmp_path / "many", url, http.url, 3, rules) as workers:
         balanced(workers)
         victim = workers[2]
         victim_parts = victim.health()["partitions"]
