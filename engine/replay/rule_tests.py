@@ -26,7 +26,7 @@ from leadrules.engine.replay.sources import EventFile
 
 
 @dataclass
-class Outcome:
+class RuleTestOutcome:
     test: RuleTest
     failures: list[str]  # empty: passed
 
@@ -67,7 +67,7 @@ def _diff(expected: list[dict[str, Any]], records: list[dict[str, Any]]) -> list
     return list(difflib.unified_diff(want, got, "expected", "actual", lineterm="", n=2))
 
 
-def run_test(test: RuleTest, rules: RuleSet) -> Outcome:
+def run_test(test: RuleTest, rules: RuleSet) -> RuleTestOutcome:
     """Replay the test's story under `rules` and compare."""
     with tempfile.NamedTemporaryFile(prefix="leadrules-test-", suffix=".jsonl") as story:
         for message in test.messages:
@@ -105,7 +105,7 @@ def run_test(test: RuleTest, rules: RuleSet) -> Outcome:
                 f"got {_line(got)}"
             )
     failures += _account_failures(test, result, end)
-    return Outcome(test, failures)
+    return RuleTestOutcome(test, failures)
 
 
 def _account_failures(test: RuleTest, result: ReplayResult, end: int) -> list[str]:

@@ -98,6 +98,7 @@ def test_no_secret_reaches_logs_outbox_or_metrics(
         f"  sales-managers: {hook}\n"
         f"  crm: {hook}\n"
         f"  log: {hook}\n"
+        f"  digest: {hook}\n"
         f"  email: {{adapter: smtp, host: 127.0.0.1, port: {smtp_refusing_login}, "
         'sender: "m@example.com", username: marketing, password: "${SMTP_PASSWORD}"}\n'
     )
