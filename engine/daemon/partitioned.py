@@ -16,8 +16,7 @@ from __future__ import annotations
 import logging
 
 import orjson
-from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from leadrules.engine.clock import Clock
 from leadrules.engine.core.driver import receipt_limits
@@ -28,7 +27,7 @@ from leadrules.engine.daemon.batch import Batch, Poisoned
 from leadrules.engine.daemon.leases import Leases
 from leadrules.engine.daemon.partitions import Pending
 from leadrules.engine.daemon.service import Service
-from leadrules.engine.daemon.store import EventRow, Store
+from leadrules.engine.daemon.store import Store
 
 log = logging.getLogger("leadrules.daemon")
 
@@ -102,27 +101,9 @@ class PartitionedService(Service):
         )
         links: list[tuple[str, str]] = []
         run.world.on_link = lambda alias, canonical: links.append((alias, canonical))
-        run.world.prefetch(
-            str(raw[key])
-            for raw in raws
-            for key in ("userId", "anonymousId", "previousId")
-            if raw.get(key)
-        )
-        run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
-        try:
-            run.driver.run(items)
-        except Poisoned as poisoned:
-            session.rollback()
-            self.held[poisoned.key] = poisoned.failure
-            log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+        if not self._run_rows(session, run, [row.seq for row in rows], raws, items):
             self._poisoned = True
             return 0
-        session.execute(
-            update(EventRow)
-            .where(col(EventRow.seq).in_([row.seq for row in rows]))
-            .where(col(EventRow.message_id).not_in(list(self.held)))
-            .values(status="done")
-        )
         partitions.record_links(session, links)
         partitions.advance(session, parts, max(row.received_at for row in rows))
         run.commit()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 import orjson
@@ -123,28 +123,8 @@ class Service:
                         )
                     )
                     run = Batch(self, session, max(before for before, _, _ in items))
-                    run.world.prefetch(
-                        str(raw[key])
-                        for raw in raws
-                        for key in ("userId", "anonymousId", "previousId")
-                        if raw.get(key)
-                    )
-                    run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
-                    try:
-                        run.driver.run(items)
-                    except Poisoned as poisoned:
-                        session.rollback()
-                        self.held[poisoned.key] = poisoned.failure
-                        log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+                    if not self._run_rows(session, run, [row.seq for row in rows], raws, items):
                         continue
-                    session.execute(
-                        update(EventRow)
-                        .where(col(EventRow.seq).in_([row.seq for row in rows]))
-                        .where(col(EventRow.message_id).not_in(list(self.held)))
-                        .values(status="done")
-                        # The rows are not used again: no need to match them in the session.
-                        .execution_options(synchronize_session=False)
-                    )
                     run.commit()
                     last = max(row.received_at for row in rows)
                     if self._last_received is None or last > self._last_received:
@@ -153,6 +133,41 @@ class Service:
                 if len(rows) < size:
                     break  # all that was pending is done: no query to find nothing more
         return done
+
+    def _run_rows(
+        self,
+        session: Any,
+        run: Batch,
+        seqs: Sequence[int | None],
+        raws: list[dict[str, Any]],
+        items: list[Any],
+    ) -> bool:
+        """Evaluate a batch's events (their prospects and due timers read first) and mark
+        their rows done, uncommitted. False, rolled back with the item that raised set
+        aside, when one raises."""
+        run.world.prefetch(
+            str(raw[key])
+            for raw in raws
+            for key in ("userId", "anonymousId", "previousId")
+            if raw.get(key)
+        )
+        run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
+        try:
+            run.driver.run(items)
+        except Poisoned as poisoned:
+            session.rollback()
+            self.held[poisoned.key] = poisoned.failure
+            log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+            return False
+        session.execute(
+            update(EventRow)
+            .where(col(EventRow.seq).in_(seqs))
+            .where(col(EventRow.message_id).not_in(list(self.held)))
+            .values(status="done")
+            # The rows are not used again: no need to match them in the session.
+            .execution_options(synchronize_session=False)
+        )
+        return True
 
     def timers_due(self) -> bool:
         """Whether a stored timer is due by now: one indexed read, no lock. The work loop
