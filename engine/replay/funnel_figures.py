@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from leadrules.engine.core.send_windows import sla_due
 from leadrules.engine.errors import ConfigError, Problem
 from leadrules.engine.replay.account_report import account_figures
 from leadrules.engine.replay.backtest import US_PER_DAY, _quantile, _ratio
@@ -75,6 +76,7 @@ def figures(run: FunnelRun, agreement: dict[str, Any]) -> dict[str, Any]:
         c = resolve(raw)
         first_seen[c] = min(at, first_seen.get(c, at))
     within = agreement.get("accept_within_us", funnel.rules.lifecycle.sla_accept_within_us)
+    business_hours = funnel.rules.lifecycle.sla_business_hours
 
     response, velocity, to_mql = [], [], []
     episodes = breaches = decided = 0
@@ -96,10 +98,12 @@ def figures(run: FunnelRun, agreement: dict[str, Any]) -> dict[str, Any]:
             if following is not None and following[1] == "sal":
                 response.append((following[0] - at) / US_PER_HOUR)
             if within is not None:
+                # the SLA's end as the timer counts it (business hours when set)
+                due = sla_due(at, within, business_hours)
                 answered = following[0] if following is not None else None
-                if answered is not None or end - at > within:
+                if answered is not None or end > due:
                     decided += 1
-                    if (answered if answered is not None else end) - at > within:
+                    if (answered if answered is not None else end) > due:
                         breaches += 1
         if "customer" in seen_at and prospect in first_seen:
             velocity.append((seen_at["customer"] - first_seen[prospect]) / US_PER_DAY)

@@ -146,3 +146,33 @@ def test_bad_agreement_is_named(setup: tuple[Path, Path, Path]) -> None:
     done = _report(rules, config, str(events))
     assert done.returncode == 1
     assert f"{config / 'agreement.yaml'}:1:1: marketing.mqls_per_month" in done.stdout
+
+
+def test_sla_breaches_in_the_report_count_business_hours_when_the_sla_does(
+    setup: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    """SLA clocks may count business hours only: the report's breach rate counts the SLA as
+    its timer does. An MQL on Friday 16:00 accepted on Monday 10:00 waited 66 hours, but two
+    business hours (09:00-17:00, Monday to Friday): within a 4h SLA."""
+    rules, config, _ = setup
+    friday = [
+        _e(1, "u-5", "06T16:00:00", event="Demo Requested"),  # 2026-03-06 is a Friday
+        _e(2, "u-5", "09T10:00:00", event="Lead Accepted"),
+    ]
+    events = tmp_path / "friday.jsonl"
+    events.write_text("".join(json.dumps(e) + "\n" for e in friday))
+
+    def breaches(rules_text: str) -> tuple[int, int]:
+        (rules / "rules.yaml").write_text(rules_text)
+        out = tmp_path / "r.json"
+        done = _report(rules, config, str(events), "--json", str(out), "--quiet")
+        assert done.returncode == 0, done.stderr
+        sla = json.loads(out.read_text())["sla"]
+        return sla["decided"], sla["breaches"]
+
+    assert breaches(RULES) == (1, 1)  # around the clock: 66 h > 4 h
+    business = RULES.replace(
+        "    accept_within: 4h\n",
+        '    accept_within: 4h\n    business_hours: {hours: "09:00-17:00", days: [mon, tue, wed, thu, fri]}\n',
+    )
+    assert breaches(business) == (1, 0)
