@@ -23,7 +23,7 @@ from leadrules.engine.core.driver import receipt_limits
 from leadrules.engine.core.events import normalize
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.daemon import partitions
-from leadrules.engine.daemon.batch import Batch, Poisoned
+from leadrules.engine.daemon.batch import Batch
 from leadrules.engine.daemon.leases import Leases
 from leadrules.engine.daemon.partitions import Pending
 from leadrules.engine.daemon.service import Service
@@ -135,12 +135,7 @@ class PartitionedService(Service):
                     run = Batch(self, session, now + 1, partitions.timers_of(frozenset(free)))
                     if not run.queue.heap:
                         return fired
-                    run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
-                    try:
-                        fired += run.driver.fire_through(now)
-                    except Poisoned as poisoned:
-                        session.rollback()
-                        self.held[poisoned.key] = poisoned.failure
-                        log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+                    count = self._fire(session, run, now)
+                    if count is None:
                         continue
-                    run.commit()
+                    fired += count

@@ -155,9 +155,7 @@ class Service:
         try:
             run.driver.run(items)
         except Poisoned as poisoned:
-            session.rollback()
-            self.held[poisoned.key] = poisoned.failure
-            log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+            self._set_aside(session, poisoned)
             return False
         session.execute(
             update(EventRow)
@@ -168,6 +166,25 @@ class Service:
             .execution_options(synchronize_session=False)
         )
         return True
+
+    def _fire(self, session: Any, run: Batch, now: int) -> int | None:
+        """Fire the batch's timers due by `now` (their prospects read first) and commit; how
+        many fired, or None, rolled back with the timer that raised set aside."""
+        run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
+        try:
+            fired = run.driver.fire_through(now)
+        except Poisoned as poisoned:
+            self._set_aside(session, poisoned)
+            return None
+        run.commit()
+        return fired
+
+    def _set_aside(self, session: Any, poisoned: Poisoned) -> None:
+        """Roll the batch back and hold the item that raised (quarantine): the next batch runs
+        without it."""
+        session.rollback()
+        self.held[poisoned.key] = poisoned.failure
+        log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
 
     def timers_due(self) -> bool:
         """Whether a stored timer is due by now: one indexed read, no lock. The work loop
@@ -198,15 +215,10 @@ class Service:
                     run = Batch(self, session, now + 1)
                     if not run.queue.heap:
                         return fired
-                    run.world.prefetch(t.prospect for _, _, t in run.queue.heap)
-                    try:
-                        fired += run.driver.fire_through(now)
-                    except Poisoned as poisoned:
-                        session.rollback()
-                        self.held[poisoned.key] = poisoned.failure
-                        log.error("set aside %s: %s", poisoned.key, poisoned.failure.error)
+                    count = self._fire(session, run, now)
+                    if count is None:
                         continue
-                    run.commit()
+                    fired += count
 
     # -- reading back ------------------------------------------------------------------------
 
