@@ -113,11 +113,7 @@ class PartitionedService(Service):
         """Fire the held partitions' timers due at or before now, after their events. A
         partition with an event still pending (waiting on another partition) is left for
         the next tick, so its timers never overtake its events."""
-        with self._ingest_lock:
-            now = self.clock.now_us() if now_us is None else now_us
-            self._last_stamp = max(self._last_stamp + 1, now + 1)
-            self.ticked_through = now
-        self.process_pending(limit=10**9)
+        now = self._begin_tick(now_us)
         fired = 0
         with self._lock:
             while True:

@@ -167,6 +167,19 @@ class Service:
         )
         return True
 
+    def _begin_tick(self, now_us: int | None) -> int:
+        """A tick's start: its time (now, unless given), marked as a new receipt, and every
+        event received by then evaluated first, as the order of receipt demands."""
+        with self._ingest_lock:
+            now = self.clock.now_us() if now_us is None else now_us
+            # What is received from now on is received after this tick: a new receipt, in
+            # `receipt_limits`' terms, so a replay in received order fires what the tick
+            # fires at the same place.
+            self._last_stamp = max(self._last_stamp + 1, now + 1)
+            self.ticked_through = now
+        self.process_pending(limit=10**9)
+        return now
+
     def _fire(self, session: Any, run: Batch, now: int) -> int | None:
         """Fire the batch's timers due by `now` (their prospects read first) and commit; how
         many fired, or None, rolled back with the timer that raised set aside."""
@@ -200,14 +213,7 @@ class Service:
     def tick(self, now_us: int | None = None) -> int:
         """Fire every timer due at or before now (overdue ones keep their due time). The
         events received by then are evaluated first, as the order of receipt demands."""
-        with self._ingest_lock:
-            now = self.clock.now_us() if now_us is None else now_us
-            # What is received from now on is received after this tick: a new receipt, in
-            # `receipt_limits`' terms, so a replay in received order fires what the tick
-            # fires at the same place.
-            self._last_stamp = max(self._last_stamp + 1, now + 1)
-            self.ticked_through = now
-        self.process_pending(limit=10**9)
+        now = self._begin_tick(now_us)
         fired = 0
         with self._lock:
             while True:
