@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ from typing import Any
 import httpx
 
 from bench.generate import generate
-from bench.live import Receiver, fresh_database
+from bench.live import Receiver, delivery_delays, fresh_database, latency_batch
 from tests.daemon.cluster import workers_on
 from tests.daemon.harness import KEY, Daemon
 
@@ -80,25 +79,8 @@ def latency(
     try:
         start = time.perf_counter()
         tick = 0
-        per_tick = rate // 10
         while time.perf_counter() - start < seconds:
-            batch = []
-            for i in range(per_tick):
-                n = tick * per_tick + i
-                if n % 20 == 0:
-                    batch.append({"type": "track", "userId": f"lat-{n}", "event": "Demo Requested"})
-                else:
-                    batch.append(
-                        {
-                            "type": "page",
-                            "anonymousId": f"anon-lat-{n % 500}",
-                            "properties": {"path": "/blog/x"},
-                        }
-                    )
-            stamp = time.perf_counter()
-            for m in batch:
-                if m.get("event") == "Demo Requested":
-                    sent[m["userId"]] = stamp
+            batch = latency_batch(tick, rate // 10, sent)
             which = tick % len(workers)
             answer = clients[which].post(f"{workers[which].url}/v1/batch", json={"batch": batch})
             assert answer.status_code == 200, answer.text
@@ -109,21 +91,8 @@ def latency(
     finally:
         for client in clients:
             client.close()
-    deadline = time.perf_counter() + 60
-    while len([p for p in sent if p in receiver.arrivals]) < len(sent):
-        if time.perf_counter() > deadline:
-            break
-        time.sleep(0.1)
-    delays = sorted(
-        (receiver.arrivals[p] - t) * 1000 for p, t in sent.items() if p in receiver.arrivals
-    )
-    return {
-        "notifications": len(sent),
-        "delivered": len(delays),
-        "p50_ms": round(statistics.median(delays), 1),
-        "p99_ms": round(delays[max(0, int(len(delays) * 0.99) - 1)], 1),
-        "max_ms": round(delays[-1], 1),
-    }
+    delays = delivery_delays(sent, receiver)
+    return {key: round(value, 1) if key.endswith("_ms") else value for key, value in delays.items()}
 
 
 def run(url: str, count: int, events: int, seconds: int) -> dict[str, Any]:
