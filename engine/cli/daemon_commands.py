@@ -10,7 +10,8 @@ from leadrules.engine.cli.common import EXIT_OK, EXIT_USAGE, load, open_store, o
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from leadrules.engine.daemon.runtime import Daemon, DaemonOptions, configure_logging
+    from leadrules.engine.daemon.logs import configure_logging
+    from leadrules.engine.daemon.runtime import Daemon, DaemonOptions
 
     configure_logging()
     daemon = Daemon(
