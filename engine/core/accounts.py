@@ -62,9 +62,24 @@ def member_score(state: ProspectState, at: int) -> int:
     """`state.score(at)` without dropping expired points from the state: reading another
     prospect's score must not change that prospect."""
     score = state.fit_points + state.behaviour_points
-    for due, _, entry in state.expiring:
-        if due <= at and entry.state == "active":
+    heap = state.expiring
+    if not heap or heap[0][0] > at:
+        return score  # nothing due: the usual case
+    # The due entries of a heap: a walk from the root that stops where an entry is not due
+    # (its children are due no earlier).
+    size, below = len(heap), [0]
+    while below:
+        i = below.pop()
+        due, _, entry = heap[i]
+        if due > at:
+            continue
+        if entry.state == "active":
             score -= entry.points
+        child = 2 * i + 1
+        if child < size:
+            below.append(child)
+            if child + 1 < size:
+                below.append(child + 1)
     return score
 
 

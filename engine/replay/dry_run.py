@@ -10,7 +10,6 @@ JSON Lines.
 
 from __future__ import annotations
 
-import gc
 import heapq
 import tempfile
 import time
@@ -29,6 +28,7 @@ from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
 from leadrules.engine.errors import LeadrulesError
+from leadrules.engine.replay import collector
 from leadrules.engine.replay.dedupe import DEFAULT_WINDOW
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.sources import (
@@ -119,12 +119,7 @@ def replay(
             if on_reject is not None:
                 on_reject(item)
 
-    # A replay allocates millions of short-lived containers; the default collector
-    # thresholds make it scan the growing prospect state over and over (about a fifth of
-    # the run time). Collect young objects far less often while replaying.
-    thresholds = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 1000)
-    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as buffer:
+    with tempfile.SpooledTemporaryFile(max_size=64 << 20) as buffer, collector.paused():
         try:
             result = _run(
                 sources,
@@ -160,7 +155,6 @@ def replay(
         buffer.seek(0)
         while chunk := buffer.read(1 << 20):
             out.write(chunk)
-    gc.set_threshold(*thresholds)
     return result
 
 

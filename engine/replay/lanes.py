@@ -9,7 +9,6 @@ seen before); the others follow it, so every lane sees exactly the same events.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from leadrules.engine.core.events import Event
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.core.state import Decision, Timer
 from leadrules.engine.core.turn import Compiled, Options
+from leadrules.engine.replay import collector
 from leadrules.engine.replay.dedupe import DEFAULT_WINDOW
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.sources import EventFile, Item, OutOfOrder, Rejected, ordered
@@ -85,17 +85,13 @@ def run_lanes(
             reported.add(key)
             on_reject(item)
 
-    thresholds = gc.get_threshold()
-    gc.set_threshold(200_000, 50, 1000)  # as in a replay: the state is large and long-lived
-    try:
+    with collector.paused():  # as in a replay: the state is large and long-lived
         try:
             return _pass(sources, make_lanes(), observe, reject, on_bytes, False)
         except OutOfOrder:
             lanes, stats = _pass(sources, make_lanes(), observe, reject, None, True)
             stats.restarted = True
             return lanes, stats
-    finally:
-        gc.set_threshold(*thresholds)
 
 
 class LanePass:

@@ -17,8 +17,10 @@ The pass is the one part of a parallel replay that runs in a single process, so 
 per line only what it must: each id is numbered once (a small int), the union-find works on
 those numbers in a list, each line keeps its id's number in an `array`, and a `messageId` is
 remembered by its hash with the number of the first id that sent it, in the duplicate
-filter's compact table (`dedupe.SeenIds`, about 19 bytes a message instead of a dict's 80;
-a second copy from another id joins the two; a hash collision only joins two components).
+filter's table (`dedupe.SeenIds`: the newest million in a dict, older ones in compact chunks
+of about 19 bytes a message; a second copy from another id joins the two; a hash collision
+only joins two components). The pass runs before the workers start and frees its tables
+first, so its dict (about 100 MB at a million messages) never adds to their memory.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import orjson
 from leadrules.engine.replay.dedupe import SeenIds
 from leadrules.engine.replay.sources import EventFile
 
+PASS_RECENT = 1 << 20  # messageIds the pass holds in a dict (see `plan`)
 _NONE = 0  # the number of "no prospect" (a line that does not parse, or names no id)
 
 
@@ -148,7 +151,10 @@ def plan(
 ) -> list[bytes]:
     """For each source, one byte per line: the index of the worker that owns the line."""
     ids = _Ids()
-    messages = SeenIds()  # each messageId with its first sender's number, ~19 bytes each
+    # Each messageId with its first sender's number: the newest million in a dict (about
+    # 100 MB, freed before the workers start, who take more), older ones in compact chunks
+    # of ~19 bytes each (dedupe.SeenIds), so a year of events never freezes a chunk.
+    messages = SeenIds(recent_limit=PASS_RECENT)
     lines = [_scan(source, ids, messages, on_bytes) for source in sources]
     del messages
     find = ids.find

@@ -59,7 +59,7 @@ def agreed_end(until: int | None, lasts: list[int | None]) -> int | None:
 
 
 def _child(job: Job, me: int, conn: Connection, counter: Any) -> None:
-    gc.set_threshold(200_000, 50, 1000)  # as in one process: large, long-lived state
+    gc.disable()  # as in one process (replay.collector); the process ends with the task
 
     def progress(n: int) -> None:
         counter.value += n

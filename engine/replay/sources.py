@@ -15,6 +15,7 @@ import shutil
 import sys
 import tempfile
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,22 +153,29 @@ def numbered_lines(handle: IO[bytes], name: str) -> Iterator[tuple[int, bytes]]:
 def _reordered(items: Iterator[Item], window: int) -> Iterator[Item]:
     """Sort a nearly sorted stream with a bounded buffer, or raise OutOfOrder.
 
-    Items compare as tuples; (timestamp, file, line) is unique, so the event itself is
-    never compared."""
-    heap: list[Item] = []
-    push, pushpop = heapq.heappush, heapq.heappushpop
+    The buffer holds `window` items; each further item goes in and the least comes out. It
+    is kept as a run that arrived in order (a deque: sorted input costs no comparison beyond
+    one per item) and a heap of the items that arrived out of order. Items compare as tuples;
+    (timestamp, file, line) is unique, so the event itself is never compared."""
+    run: deque[Item] = deque()
+    late: list[Item] = []
+    append, popleft = run.append, run.popleft
+    push, pop = heapq.heappush, heapq.heappop
     last: Item | None = None
     for item in items:
-        if len(heap) < window:
-            push(heap, item)
+        if not run or item > run[-1]:
+            append(item)
+        else:
+            push(late, item)
+        if len(run) + len(late) <= window:
             continue
-        out = pushpop(heap, item)
+        out = pop(late) if late and late[0] < run[0] else popleft()
         if last is not None and out < last:
             raise OutOfOrder(f"line {out[2]} is more than {window} messages out of order")
         last = out
         yield out
-    heap.sort()
-    for out in heap:
+    late.sort()
+    for out in heapq.merge(run, late):
         if last is not None and out < last:
             raise OutOfOrder(f"line {out[2]} is more than {window} messages out of order")
         last = out

@@ -216,17 +216,17 @@ def test_dedupe_parse_window() -> None:
             parse_window(bad)
 
 
-def test_dedupe_default_sizes_a_chunk_every_65536_ids_and_a_bloom_filter_to_match() -> None:
-    """The sizes docs/scale.md quotes: ids wait in the dict in batches of 65,536; the Bloom
+def test_dedupe_default_sizes_a_chunk_every_524288_ids_and_a_bloom_filter_to_match() -> None:
+    """The sizes docs/scale.md quotes: ids wait in the dict in batches of 524,288; the Bloom
     filter gets 16 bits per id held, doubled when it is rebuilt (a power of two)."""
     seen = SeenIds()
-    ids = _ids("z", 140_000, seed=3)
+    ids = _ids("z", 1_100_000, seed=3)
     assert all(seen.add(m) for m in ids)
-    assert [len(c.hashes) for c in seen._chunks] == [65_536, 65_536]
-    assert len(seen._recent) == 140_000 - 131_072
-    # rebuilt at the first chunk for twice its ids (65,536 x 16 bits x 2: 256 KiB), which
+    assert [len(c.hashes) for c in seen._chunks] == [524_288, 524_288]
+    assert len(seen._recent) == 1_100_000 - 1_048_576
+    # rebuilt at the first chunk for twice its ids (524,288 x 16 bits x 2: 2 MiB), which
     # the second chunk fills exactly
-    assert len(seen._bloom) == 1 << 18
+    assert len(seen._bloom) == 1 << 21
     _check_bloom(seen)
     assert not any(seen.add(m) for m in ids[::7])
 

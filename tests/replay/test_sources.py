@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import gzip
+import heapq
 import io
 import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leadrules.engine.errors import LeadrulesError
-from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected, ordered, parse_lines
+from leadrules.engine.replay.sources import (
+    EventFile,
+    Item,
+    OutOfOrder,
+    Rejected,
+    _reordered,
+    ordered,
+    parse_lines,
+)
 
 BASE = "2026-03-02T09:00:{:02d}Z"
 
@@ -113,3 +124,40 @@ def test_a_truncated_gzip_file_is_an_error_naming_the_file_and_line(tmp_path: Pa
     path.write_bytes(data[: len(data) // 2])
     with pytest.raises(LeadrulesError, match=r"events\.jsonl\.gz: not valid gzip after line \d+"):
         list(parse_lines(EventFile(str(path)), 0, lambda item: None))
+
+
+def _one_heap(items: list[Item], window: int) -> list[Item]:
+    """The bounded reorder buffer as one heap: what `_reordered` must emit (until it finds
+    an item less than one it emitted, and raises)."""
+    heap: list[Item] = []
+    out: list[Item] = []
+    for item in items:
+        heapq.heappush(heap, item)
+        if len(heap) > window:
+            out.append(heapq.heappop(heap))
+    out.extend(sorted(heap))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 60), max_size=80, unique=True).flatmap(
+        lambda stamps: st.permutations(stamps)
+    ),
+    st.integers(1, 12),
+)
+def test_the_reorder_buffer_emits_what_one_heap_of_the_window_would(
+    stamps: list[int], window: int
+) -> None:
+    items: list[Item] = [(ts, 0, n, None) for n, ts in enumerate(stamps)]
+    expected = _one_heap(items, window)
+    got: list[Item] = []
+    try:
+        for item in _reordered(iter(items), window):
+            got.append(item)
+    except OutOfOrder:
+        assert expected != sorted(expected)  # raised only when the window is too small
+        assert got == expected[: len(got)] == sorted(got)
+        assert expected[len(got)] < got[-1]  # and at the first item out of order
+        return
+    assert got == expected == sorted(expected)
