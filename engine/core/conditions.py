@@ -76,17 +76,32 @@ def _regex(pattern: str) -> regex.Pattern[str]:
     return regex.compile(pattern)
 
 
+# A `matches` condition remembers its answer for this many short values (a job title, a
+# page path: the same few values come again and again); longer values are searched anew.
+SEARCH_CACHE_SIZE = 4096
+SEARCH_CACHE_CHARS = 256
+
+
 def _searcher(pattern: str) -> Predicate:
     search = _regex(pattern).search
+    answers: dict[str, bool] = {}
 
     def found(value: Any) -> bool:
         if not isinstance(value, str):
             return False
+        known = answers.get(value)
+        if known is not None:
+            return known
         try:
-            return search(value, timeout=REGEX_TIMEOUT_S) is not None
+            hit = search(value, timeout=REGEX_TIMEOUT_S) is not None
         except TimeoutError:
             _timeouts[0] += 1
             raise PatternTimeout(pattern, REGEX_TIMEOUT_S) from None
+        if len(value) <= SEARCH_CACHE_CHARS:
+            if len(answers) >= SEARCH_CACHE_SIZE:
+                answers.clear()
+            answers[value] = hit
+        return hit
 
     return found
 

@@ -107,7 +107,10 @@ def parse_lines(
 def parse_line(line: bytes, name: str, number: int, on_reject: OnReject) -> Event | None:
     """One line as an event, or None with the reason handed to `on_reject`."""
     try:
-        return normalize(orjson.loads(line), default_message_id=f"{name}:{number}")
+        raw = orjson.loads(line)
+        given = raw.get("messageId") if type(raw) is dict else None
+        default = f"{name}:{number}" if given is None or given == "" else None  # kept lazy
+        return normalize(raw, default_message_id=default)
     except orjson.JSONDecodeError as exc:
         on_reject(Rejected(name, number, f"not valid JSON: {exc}"))
     except EventError as exc:

@@ -3,11 +3,13 @@ value satisfies. Every case is one rule set replayed or one clause asked of the 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from leadrules.engine.core import conditions
 from leadrules.engine.core.conditions import regex_timeouts
 from leadrules.engine.core.events import normalize
 from leadrules.engine.core.matching import PythonMatcher, make_matcher
@@ -393,6 +395,39 @@ def test_matching_a_search_stopped_by_its_time_bound_is_an_error_not_a_silent_no
     assert regex_timeouts() == before + 1
     assert holds(slow, {"s": "aaa"}) is True
     assert regex_timeouts() == before + 1
+
+
+def test_matching_a_search_answer_is_remembered_for_short_values_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    searched: list[str] = []
+
+    class Counting:
+        def search(self, value: str, timeout: float) -> re.Match[str] | None:
+            searched.append(value)
+            return re.search("x", value)
+
+    monkeypatch.setattr(conditions, "_regex", lambda pattern: Counting())
+    found = conditions._searcher("x")
+    assert [found("axb"), found("axb"), found("ab"), found("ab"), found(7)] == [
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
+    assert searched == ["axb", "ab"]
+    edge, longer = "x" * conditions.SEARCH_CACHE_CHARS, "x" * (conditions.SEARCH_CACHE_CHARS + 1)
+    assert [found(edge), found(edge), found(longer), found(longer)] == [True] * 4
+    assert searched == ["axb", "ab", edge, longer, longer]
+    # at most SEARCH_CACHE_SIZE answers: the next new value starts the memory afresh
+    monkeypatch.setattr(conditions, "SEARCH_CACHE_SIZE", 4)
+    searched.clear()
+    assert found("c") is False  # the fourth answer held
+    assert found("axb") is True  # still held
+    assert found("d") is False  # a fifth: the answers are forgotten, then "d" held
+    assert found("axb") is True
+    assert searched == ["c", "d", "axb"]
 
 
 def test_matching_a_dotted_page_property_ending_in_name_is_a_property() -> None:
