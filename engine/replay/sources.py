@@ -18,6 +18,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import compress
 from pathlib import Path
 from typing import IO, cast
 
@@ -141,12 +142,18 @@ def _inflates(path: Path, probe: int = 1 << 16) -> bool:
     return True
 
 
-def numbered_lines(handle: IO[bytes], name: str) -> Iterator[tuple[int, bytes]]:
-    """Numbered lines; a gzip file that turns out corrupt or truncated is an error naming
-    the file and the line where it broke, not a traceback."""
+def numbered_lines(
+    handle: IO[bytes], name: str, keep: bytes | None = None
+) -> Iterator[tuple[int, bytes]]:
+    """Numbered lines (with `keep`, only those whose byte in it is not 0: a worker's share,
+    skipped in C); a gzip file that turns out corrupt or truncated is an error naming the
+    file and the line where it broke, not a traceback."""
     number = 0
+    lines: Iterator[tuple[int, bytes]] = enumerate(handle, 1)
+    if keep is not None:
+        lines = compress(lines, keep)
     try:
-        for number, line in enumerate(handle, 1):
+        for number, line in lines:
             yield number, line
     except (OSError, EOFError, zlib.error) as exc:
         where = f"after line {number}" if number else "from its start"
