@@ -105,14 +105,13 @@ class SeenIds:
 
     def add(self, message_id: str) -> bool:
         """Remember `message_id`; False when it is a duplicate."""
-        return self.held(message_id) is None
+        return self.held(_hash(message_id)) is None
 
-    def held(self, message_id: str) -> int | None:
-        """The time of the copy of `message_id` held within the window (a duplicate), or None
-        after remembering it at the time `advance` gave. (The partition pass of `--workers`
-        gives each message's sender number as its time and so reads back, for a repeated
-        `messageId`, the number of its first sender.)"""
-        h = _hash(message_id)
+    def held(self, h: int) -> int | None:
+        """The time of the copy of the id hashed `h` (`hash(message_id)`) held within the
+        window (a duplicate), or None after remembering it at the time `advance` gave. (The
+        partition pass of `--workers` gives each message's sender number as its time and so
+        reads back, for a repeated `messageId`, the number of its first sender.)"""
         oldest = None if self.window is None else self._clock - self.window
         at = self._recent.get(h)
         if at is None and self._chunks:
@@ -123,6 +122,37 @@ class SeenIds:
         if len(self._recent) >= self._recent_limit:
             self._freeze()
         return None
+
+    def hold_all(self, hashes: array[int], stamps: list[int]) -> list[tuple[int, int]]:
+        """`held` for many ids, each at its own time (the partition pass joining another
+        scanner's table into its own): (time, time held) for each id already held at
+        another time; the others are held from now on."""
+        clashes = []
+        fits = len(self._recent) + len(hashes) < self._recent_limit
+        if self.window is None and not self._chunks and fits:  # all in the dict: C speed
+            hold = self._recent.setdefault
+            for h, at in zip(hashes, stamps, strict=True):
+                first = hold(h, at)
+                if first != at:
+                    clashes.append((at, first))
+            return clashes
+        for h, at in zip(hashes, stamps, strict=True):
+            self.advance(at)
+            held = self.held(h)
+            if held is not None and held != at:
+                clashes.append((at, held))
+        return clashes
+
+    def table(self) -> tuple[array[int], array[int]]:
+        """Every id held, as (hashes, times): oldest chunk first, the dict last."""
+        hashes: array[int] = array("q")
+        stamps: array[int] = array("q")
+        for chunk in self._chunks:
+            hashes.extend(chunk.hashes)
+            stamps.extend(chunk.stamps)
+        hashes.fromlist(list(self._recent))  # from a list: C speed (from an iterator: not)
+        stamps.fromlist(list(self._recent.values()))
+        return hashes, stamps
 
     def _stamp(self, h: int) -> int | None:
         """The timestamp of the newest frozen copy of `h`, or None."""

@@ -25,14 +25,24 @@ first, so its dict (about 100 MB at a million messages) never adds to their memo
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import zlib
 from array import array
 from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import islice
+from multiprocessing.connection import Connection
 from typing import Any
 
 import orjson
 
+from leadrules.engine.errors import LeadrulesError
 from leadrules.engine.replay.dedupe import SeenIds
+from leadrules.engine.replay.pool import default_workers
 from leadrules.engine.replay.sources import EventFile
+
+_hash = hash  # a messageId's hash, as the duplicate filter takes it
 
 PASS_RECENT = 1 << 20  # messageIds the pass holds in a dict (see `plan`)
 _NONE = 0  # the number of "no prospect" (a line that does not parse, or names no id)
@@ -81,96 +91,242 @@ def _as_id(value: Any) -> str | None:
     return None
 
 
+BLOCK_LINES = 1 << 13  # lines dealt to the scanners a block at a time, round-robin
+
+
+@dataclass
+class _Scanned:
+    """What a scanner found in its blocks, in its own numbering of the ids (from 1)."""
+
+    names: list[str]  # the ids, in number order
+    counts: array[int]  # lines per number
+    links: array[int]  # (number, its root) pairs: what its union-find joined
+    lines: list[array[int]]  # per source, the number of each line of its blocks
+    totals: list[int]  # per source, the lines of the whole file
+    hashes: array[int]  # each messageId's hash ...
+    senders: array[int]  # ... and the number of its first sender
+
+
 def _scan(
     source: EventFile,
     ids: _Ids,
     messages: SeenIds,
     on_bytes: Callable[[int], None] | None,
-) -> array[int]:
-    """The number of each line's prospect (`_NONE` for none); links joined in `ids`."""
+    me: int = 0,
+    scanners: int = 1,
+    block: int = BLOCK_LINES,
+) -> tuple[array[int], int]:
+    """The number of the prospect of each line of this scanner's blocks (line i is scanner
+    `(i // block) % scanners`'s; `_NONE` for none), links joined in `ids`; and the number
+    of lines of the file."""
     loads, error = orjson.loads, orjson.JSONDecodeError
     numbers = array("i")
     append = numbers.append
     of, union, count = ids.of, ids.union, ids.count
     advance, held = messages.advance, messages.held
-    read = 0
+    read = total = index = 0
     with source.open() as handle:
-        for line in handle:
-            read += len(line)
-            if read > 1 << 20 and on_bytes is not None:
-                on_bytes(read)
-                read = 0
-            try:
-                raw = loads(line)
-            except error:
-                append(_NONE)
-                continue
-            if type(raw) is not dict:
-                append(_NONE)
-                continue
-            user = raw.get("userId")
-            anon = raw.get("anonymousId")
-            if type(user) is not str or not user:
-                user = _as_id(user)
-            if anon is not None and (type(anon) is not str or not anon):
-                anon = _as_id(anon)
-            prospect = user or anon
-            if prospect is None:
-                append(_NONE)
-                continue
-            n = of(prospect)
-            kind = raw.get("type")
-            if kind == "identify":
-                if user and anon:
-                    union(n, of(anon))
-            elif kind == "alias":
-                previous = _as_id(raw.get("previousId"))
-                if previous and user:
-                    union(n, of(previous))
-            elif kind == "group":
-                group = raw.get("groupId")
-                if type(group) is str and group:
-                    union(n, of("\0group:" + group))  # a name no prospect id has
-            message = raw.get("messageId")
-            if type(message) is str and message:
-                advance(n)  # a message's "time" here is its sender's number
-                first = held(message)
-                if first is not None and first != n:
-                    union(n, first)
-            count[n] += 1
-            append(n)
+        try:
+            while lines := list(islice(handle, block)):
+                mine = index % scanners == me
+                index += 1
+                total += len(lines)
+                if on_bytes is not None:
+                    read += sum(map(len, lines))
+                    if read > 1 << 20:
+                        on_bytes(read)
+                        read = 0
+                if not mine:
+                    continue
+                for line in lines:
+                    try:
+                        raw = loads(line)
+                    except error:
+                        append(_NONE)
+                        continue
+                    if type(raw) is not dict:
+                        append(_NONE)
+                        continue
+                    user = raw.get("userId")
+                    anon = raw.get("anonymousId")
+                    if type(user) is not str or not user:
+                        user = _as_id(user)
+                    if anon is not None and (type(anon) is not str or not anon):
+                        anon = _as_id(anon)
+                    prospect = user or anon
+                    if prospect is None:
+                        append(_NONE)
+                        continue
+                    n = of(prospect)
+                    kind = raw.get("type")
+                    if kind == "identify":
+                        if user and anon:
+                            union(n, of(anon))
+                    elif kind == "alias":
+                        previous = _as_id(raw.get("previousId"))
+                        if previous and user:
+                            union(n, of(previous))
+                    elif kind == "group":
+                        group = raw.get("groupId")
+                        if type(group) is str and group:
+                            union(n, of("\0group:" + group))  # a name no prospect id has
+                    message = raw.get("messageId")
+                    if type(message) is str and message:
+                        advance(n)  # a message's "time" here is its sender's number
+                        first = held(_hash(message))
+                        if first is not None and first != n:
+                            union(n, first)
+                    count[n] += 1
+                    append(n)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise LeadrulesError(
+                f"{source.name}: not valid gzip after line {total}: {exc}"
+            ) from None
     if on_bytes is not None and read:
         on_bytes(read)
-    return numbers
+    return numbers, total
+
+
+def _scan_part(sources: list[EventFile], me: int, scanners: int, block: int) -> _Scanned:
+    """Scanner `me`'s blocks of every source, in its own numbering (a forked process)."""
+    ids = _Ids()
+    messages = SeenIds(recent_limit=PASS_RECENT)
+    lines, totals = [], []
+    for source in sources:
+        numbers, total = _scan(source, ids, messages, None, me, scanners, block)
+        lines.append(numbers)
+        totals.append(total)
+    find = ids.find
+    links = array("i")
+    for n in range(1, len(ids.parent)):
+        root = find(n)
+        if root != n:
+            links.extend((n, root))
+    hashes, senders = messages.table()
+    counts = array("i", ids.count)
+    return _Scanned(list(ids.number), counts, links, lines, totals, hashes, senders)
+
+
+def _child(sources: list[EventFile], me: int, scanners: int, block: int, conn: Connection) -> None:
+    try:
+        conn.send(("done", _scan_part(sources, me, scanners, block)))
+    except BaseException as exc:
+        conn.send(("error", str(exc) if isinstance(exc, LeadrulesError) else repr(exc)))
+    finally:
+        conn.close()
+    os._exit(0)  # sent: end without tearing the heap down (as replay.pool's workers do)
+
+
+def _join(ids: _Ids, messages: SeenIds, part: _Scanned) -> list[int]:
+    """Fold another scanner's findings into `ids` and `messages`; its numbers' in ours."""
+    of, union, count = ids.of, ids.union, ids.count
+    ours = [_NONE, *map(of, part.names)]
+    for n, lines in enumerate(part.counts):
+        count[ours[n]] += lines
+    links = part.links
+    for i in range(0, len(links), 2):
+        union(ours[links[i]], ours[links[i + 1]])
+    senders = [ours[n] for n in part.senders]
+    for sender, first in messages.hold_all(part.hashes, senders):
+        union(sender, first)
+    return ours
 
 
 def plan(
     sources: list[EventFile],
     workers: int,
     on_bytes: Callable[[int], None] | None = None,
+    *,
+    scanners: int | None = None,
+    block: int = BLOCK_LINES,
 ) -> list[bytes]:
-    """For each source, one byte per line: the index of the worker that owns the line."""
-    ids = _Ids()
-    # Each messageId with its first sender's number: the newest million in a dict (about
-    # 100 MB, freed before the workers start, who take more), older ones in compact chunks
-    # of ~19 bytes each (dedupe.SeenIds), so a year of events never freezes a chunk.
-    messages = SeenIds(recent_limit=PASS_RECENT)
-    lines = [_scan(source, ids, messages, on_bytes) for source in sources]
+    """For each source, one byte per line: the index of the worker that owns the line.
+
+    The lines are read by `scanners` processes (default: as many as there are workers, up
+    to this machine's cores), each parsing every `scanners`-th block of `block` lines; this
+    process is one of them and joins what the others found."""
+    if scanners is None:
+        scanners = min(workers, default_workers())
+    if "fork" not in multiprocessing.get_all_start_methods():
+        scanners = 1  # the other scanners are forked: they start with the sources at hand
+    scanners = max(1, scanners)
+    context = multiprocessing.get_context("fork") if scanners > 1 else None
+    children = []
+    for me in range(1, scanners):
+        assert context is not None
+        parent, child = context.Pipe()
+        proc = context.Process(target=_child, args=(sources, me, scanners, block, child))
+        proc.daemon = True
+        proc.start()
+        child.close()
+        children.append((proc, parent))
+    try:
+        ids = _Ids()
+        # Each messageId with its first sender's number: the newest million in a dict
+        # (about 100 MB, freed before the workers start, who take more), older ones in
+        # compact chunks of ~19 bytes each (dedupe.SeenIds).
+        messages = SeenIds(recent_limit=PASS_RECENT)
+        found = [_scan(source, ids, messages, on_bytes, 0, scanners, block) for source in sources]
+        own = [numbers for numbers, _ in found]
+        totals = [total for _, total in found]
+        parts: list[tuple[_Scanned, list[int]]] = []
+        for _, conn in children:
+            try:
+                what, value = conn.recv()
+            except EOFError:
+                raise LeadrulesError("a scanner of the partition pass stopped") from None
+            if what == "error":
+                raise LeadrulesError(value)
+            parts.append((value, _join(ids, messages, value)))
+    finally:
+        for proc, conn in children:
+            conn.close()
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
     del messages
+    by_number = _deal(ids, workers)
+    out = []
+    for i, total in enumerate(totals):
+        owned = [bytes(map(by_number.__getitem__, own[i]))]
+        for part, ours in parts:
+            local = bytes(by_number[n] for n in ours)
+            owned.append(bytes(map(local.__getitem__, part.lines[i])))
+        out.append(_stitch(owned, total, block))
+    return out
+
+
+def _deal(ids: _Ids, workers: int) -> bytes:
+    """Each id number's worker: components dealt largest first, each to the least loaded;
+    ties by the component's least id, so the plan depends on nothing but the input."""
     find = ids.find
     roots = [find(n) for n in range(len(ids.parent))]
     sizes: dict[int, int] = {}
     for n, root in enumerate(roots):
         if n != _NONE:
             sizes[root] = sizes.get(root, 0) + ids.count[n]
-    # Deal components largest first; ties by the component's first id, so the plan does not
-    # depend on anything but the input.
-    first_id = {n: prospect for prospect, n in ids.number.items()}
+    least: dict[int, str] = {}
+    for prospect, n in ids.number.items():
+        root = roots[n]
+        if root not in least or prospect < least[root]:
+            least[root] = prospect
     load = [0] * workers
     owner: dict[int, int] = {}
-    for root, size in sorted(sizes.items(), key=lambda item: (-item[1], first_id[item[0]])):
+    for root, size in sorted(sizes.items(), key=lambda item: (-item[1], least[item[0]])):
         target = min(range(workers), key=load.__getitem__)
         owner[root] = target
         load[target] += size
-    by_number = bytes([0] + [owner[roots[n]] for n in range(1, len(roots))])
-    return [bytes(map(by_number.__getitem__, numbers)) for numbers in lines]
+    return bytes([0] + [owner[roots[n]] for n in range(1, len(roots))])
+
+
+def _stitch(owned: list[bytes], total: int, block: int) -> bytes:
+    """The scanners' bytes back in line order: block i is scanner i % len(owned)'s."""
+    scanners = len(owned)
+    at = [0] * scanners
+    pieces = []
+    for index in range((total + block - 1) // block):
+        me = index % scanners
+        pieces.append(owned[me][at[me] : at[me] + block])
+        at[me] += block
+    return b"".join(pieces)

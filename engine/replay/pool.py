@@ -73,6 +73,9 @@ def _child(job: Job, me: int, conn: Connection, counter: Any) -> None:
         conn.send(("error", str(exc) if isinstance(exc, LeadrulesError) else repr(exc)))
     finally:
         conn.close()
+    # Everything is sent: end now rather than tear down a large heap object by object
+    # (about 0.2 s the parent would wait for at the year's size).
+    os._exit(0)
 
 
 def _context() -> Any:

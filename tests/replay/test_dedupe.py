@@ -5,6 +5,7 @@ ids forgotten once the replay's time is past the window, memory bounded by the w
 from __future__ import annotations
 
 import random
+from array import array
 
 import pytest
 
@@ -254,9 +255,38 @@ def test_dedupe_held_gives_the_time_of_the_copy_held(recent_limit: int) -> None:
     `--workers` gives sender numbers as times and reads back a message's first sender)."""
     seen = SeenIds(None, recent_limit=recent_limit, bloom_bytes=1)
     seen.advance(7)
-    assert seen.held("a") is None
+    assert seen.held(hash("a")) is None
     seen.advance(9)
-    assert seen.held("b") is None
-    assert seen.held("a") == 7
-    assert seen.held("b") == 9
+    assert seen.held(hash("b")) is None
+    assert seen.held(hash("a")) == 7
+    assert seen.held(hash("b")) == 9
     assert seen.add("a") is False
+
+
+@pytest.mark.parametrize("recent_limit", [1_000, 3, 1])  # the dict alone, chunks, both paths
+def test_dedupe_hold_all_joins_another_table_and_names_each_clash(recent_limit: int) -> None:
+    """The partition pass's join: another scanner's (hash, first sender) pairs held at once;
+    an id held before at another time is a clash (its two senders are joined)."""
+    seen = SeenIds(None, recent_limit=recent_limit, bloom_bytes=1)
+    for sender, message in [(1, "a"), (2, "b"), (1, "c")]:
+        seen.advance(sender)
+        assert seen.held(hash(message)) is None
+    theirs = array("q", [hash(m) for m in ("b", "d", "c", "e")])
+    clashes = seen.hold_all(theirs, [2, 5, 6, 7])
+    assert clashes == [(6, 1)]  # "b" came from 2 here too: no clash; "c": 6 and 1
+    for message, sender in [("a", 1), ("b", 2), ("c", 1), ("d", 5), ("e", 7)]:
+        assert seen.held(hash(message)) == sender
+    hashes, stamps = seen.table()
+    assert sorted(zip(hashes, stamps, strict=True)) == sorted(
+        (hash(m), s) for m, s in [("a", 1), ("b", 2), ("c", 1), ("d", 5), ("e", 7)]
+    )
+
+
+def test_dedupe_hold_all_within_a_window_holds_each_at_its_time() -> None:
+    seen = SeenIds(10, recent_limit=1_000)
+    seen.advance(100)
+    assert seen.add("a") is True
+    assert seen.hold_all(array("q", [hash("a"), hash("z")]), [105, 120]) == [(105, 100)]
+    seen.advance(125)
+    assert seen.add("a") is True  # 100 is past the window at 125
+    assert seen.add("z") is False  # held at 120

@@ -6,6 +6,7 @@ different prospects at the same `at` must come back in one process's order."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import subprocess
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -93,7 +95,10 @@ def test_rejected_lines_are_reported_once_in_file_order_by_the_workers(tmp_path:
     assert len(rejected) == 2 and b":4:" in rejected[0] and b":5:" in rejected[1]
 
 
-def test_merged_identities_share_a_worker(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("scanners", "block"), [(1, 8192), (2, 1), (3, 1), (2, 2), (4, 3)])
+def test_merged_identities_share_a_worker(tmp_path: Path, scanners: int, block: int) -> None:
+    """Also when the lines that link two ids, or repeat a messageId, are read by different
+    scanners of the partition pass (a block of 1 line: every line by the next scanner)."""
     log = tmp_path / "events.jsonl"
     rows = [
         {"type": "page", "anonymousId": "a1", "messageId": "1"},
@@ -104,7 +109,8 @@ def test_merged_identities_share_a_worker(tmp_path: Path) -> None:
         {"type": "page", "userId": "other", "messageId": "4"},  # a duplicate of 4
     ]
     log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
-    owners = list(plan([EventFile(str(log))], 8)[0])
+    owners = list(plan([EventFile(str(log))], 8, scanners=scanners, block=block)[0])
+    assert len(owners) == len(rows)
     assert len(set(owners[:4])) == 1
     assert owners[5] == owners[3]
     assert owners[4] != owners[0]
@@ -139,6 +145,33 @@ def streams(draw: st.DrawFn) -> list[dict[str, Any]]:
         template["messageId"] = f"m-{draw(st.integers(0, n))}"  # duplicates now and then
         out.append(template)
     return out
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=streams(), scanners=st.integers(2, 4), block=st.integers(1, 7))
+def test_the_partition_pass_on_several_scanners_makes_the_plan_of_one(
+    tmp_path: Path, rows: list[dict[str, Any]], scanners: int, block: int
+) -> None:
+    log = tmp_path / "events.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    other = tmp_path / "more.jsonl"  # a second file: each file is dealt in blocks anew
+    other.write_text("\n".join(json.dumps(r) for r in reversed(rows)) + "\n")
+    sources = [EventFile(str(log)), EventFile(str(other))]
+    alone = plan(sources, 3, scanners=1)
+    assert plan(sources, 3, scanners=scanners, block=block) == alone
+    assert [len(owners) for owners in alone] == [len(rows), len(rows)]
+
+
+def test_the_partition_pass_names_a_broken_gzip_file_from_any_scanner(tmp_path: Path) -> None:
+    rows = [{"type": "page", "userId": f"u{n}", "messageId": str(n)} for n in range(4000)]
+    whole = gzip.compress(("\n".join(json.dumps(r) for r in rows) + "\n").encode())
+    log = tmp_path / "cut.jsonl.gz"
+    log.write_bytes(whole[: len(whole) // 2])
+    for scanners in (1, 2):
+        with pytest.raises(LeadrulesError, match=r"cut.jsonl.gz: not valid gzip after line \d+"):
+            plan([EventFile(str(log))], 2, scanners=scanners, block=100)
 
 
 def _replay(log: Path, workers: int) -> tuple[bytes, Any]:
