@@ -33,6 +33,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/leadrules.db"
         return
+    yield from fresh_postgres_database()
+
+
+@pytest.fixture
+def postgres_database_url() -> Iterator[str]:
+    """A fresh, empty database on PostgreSQL, for what only PostgreSQL does."""
+    yield from fresh_postgres_database()
+
+
+def fresh_postgres_database() -> Iterator[str]:
     base = postgres_url()
     if base is None:
         if os.environ.get("CI"):

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, select
@@ -54,11 +54,18 @@ def _stored_copy(raw: dict[str, Any], message_id: str, ts: int) -> dict[str, Any
 
 
 def store_events(
-    store: Store, messages: list[Any], received: int, *, refuse_future: bool
+    store: Store,
+    messages: list[Any],
+    received: int,
+    *,
+    refuse_future: bool,
+    notify: str | None = None,
 ) -> IngestResult:
     """Validate `messages` and insert the valid ones, received at `received`, in one
     transaction. Invalid ones are reported by index and field; a known messageId is a
-    duplicate. `refuse_future`: refuse timestamps too far after `received`."""
+    duplicate. `refuse_future`: refuse timestamps too far after `received`. `notify`: a
+    PostgreSQL channel told, when new events commit, that there are some (`daemon.leases`:
+    the other workers)."""
     result = IngestResult()
     rows = []
     for index, raw in enumerate(messages):
@@ -96,6 +103,8 @@ def store_events(
         with store.session() as session:
             # executemany with RETURNING: one cached statement, rows sent in bulk.
             inserted = len(session.execute(stmt, unique).all())
+            if inserted and notify is not None:
+                session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify})
             session.commit()
         result.accepted += inserted
         result.duplicates += len(unique) - inserted

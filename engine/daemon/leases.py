@@ -12,6 +12,12 @@ take its partitions at their next round: within a second, with no timeout to wai
 The worker also keeps a row in the `worker` table (heartbeat, partitions held) for
 `/health` and operators; the locks, not the row, decide.
 
+Every worker ingests, and an event it stores may belong to a partition another worker holds.
+A worker that stores events sends `NOTIFY leadrules_ingest` in the same transaction
+(`INGEST_CHANNEL`, delivered when it commits); every worker listens on its lease connection
+between rounds and wakes its evaluation (`on_ingest`), so an event is evaluated within
+milliseconds by whichever worker holds its partition, not at that worker's next look.
+
 SQLite takes one worker: `SingleWorker` holds an exclusive lock on a file beside the
 database, and a second `leadrules run` on it stops with a clear error.
 """
@@ -24,6 +30,7 @@ import math
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +56,7 @@ _HEARTBEAT = (
     "heartbeat_at = excluded.heartbeat_at, partitions = excluded.partitions"
 )
 DAY_US = 86_400 * 1_000_000
+INGEST_CHANNEL = "leadrules_ingest"  # NOTIFY'd by a worker that stored events
 
 
 def libpq_url(url: str) -> str:
@@ -68,11 +76,13 @@ class Leases:
         *,
         interval: float = 0.5,
         on_change: Callable[[], None] | None = None,
+        on_ingest: Callable[[], None] | None = None,
     ) -> None:
         self.url = libpq_url(url)
         self.now_us = now_us
         self.interval = interval
         self.on_change = on_change
+        self.on_ingest = on_ingest
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.started_at = now_us()
         self.workers = 0  # live workers seen at the last round
@@ -107,8 +117,26 @@ class Leases:
                 log.debug("leases: closing the connection failed", exc_info=True)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.round()
+        """A round every `interval`; between rounds, the ingest notifications."""
+        while not self._stop.is_set():
+            due = time.monotonic() + self.interval
+            while (left := due - time.monotonic()) > 0 and not self._stop.is_set():
+                self._listen(left)
+            if not self._stop.is_set():
+                self.round()
+
+    def _listen(self, seconds: float) -> None:
+        """Wait up to `seconds`, calling `on_ingest` for each notification that comes."""
+        conn = self._conn
+        if conn is None or conn.closed or self.on_ingest is None:
+            self._stop.wait(seconds)
+            return
+        try:  # at most half a second at a time, so that `stop` is not kept waiting
+            for _ in conn.notifies(timeout=min(seconds, 0.5), stop_after=1):
+                self.on_ingest()
+        except Exception:  # the connection broke: the next round reconnects
+            log.debug("leases: listening failed", exc_info=True)
+            self._stop.wait(seconds)
 
     def _connect(self) -> Any:
         import psycopg
@@ -116,6 +144,7 @@ class Leases:
         conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
         conn.execute("SELECT pg_advisory_lock(%s, %s)", (MEMBER_LOCKS, pid))
+        conn.execute(f"LISTEN {INGEST_CHANNEL}")
         return conn
 
     def round(self) -> None:

@@ -24,7 +24,7 @@ from leadrules.engine.core.events import normalize
 from leadrules.engine.core.ruleset import RuleSet
 from leadrules.engine.daemon import partitions
 from leadrules.engine.daemon.batch import Batch
-from leadrules.engine.daemon.leases import Leases
+from leadrules.engine.daemon.leases import INGEST_CHANNEL, Leases
 from leadrules.engine.daemon.partitions import Pending
 from leadrules.engine.daemon.service import Service
 from leadrules.engine.daemon.store import Store
@@ -33,6 +33,8 @@ log = logging.getLogger("leadrules.daemon")
 
 
 class PartitionedService(Service):
+    ingest_channel = INGEST_CHANNEL  # the other workers wake at once for their partitions
+
     def __init__(
         self, store: Store, rules: RuleSet, clock: Clock, leases: Leases, *, matcher: str = "python"
     ) -> None:

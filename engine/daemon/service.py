@@ -37,6 +37,8 @@ _UNSET = -1
 
 
 class Service:
+    ingest_channel: str | None = None  # told of stored events (several workers: leases)
+
     def __init__(
         self, store: Store, rules: RuleSet, clock: Clock, *, matcher: str = "python"
     ) -> None:
@@ -82,7 +84,11 @@ class Service:
             else:
                 received = received_at
             return event_log.store_events(
-                self.store, messages, received, refuse_future=self.refuse_future
+                self.store,
+                messages,
+                received,
+                refuse_future=self.refuse_future,
+                notify=self.ingest_channel,
             )
 
     # -- evaluation ----------------------------------------------------------------------

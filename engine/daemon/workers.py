@@ -31,7 +31,7 @@ class Workers:
         self.leases: Leases | None = None
         self.single: SingleWorker | None = None
         if store.dialect == "postgresql":
-            self.leases = Leases(store.url, clock.now_us, on_change=wake)
+            self.leases = Leases(store.url, clock.now_us, on_change=wake, on_ingest=wake)
         elif (path := sqlite_file(store.url)) is not None:
             self.single = SingleWorker(path)
 
@@ -58,8 +58,9 @@ class Workers:
             self.single.release()
 
     def next_look(self, service: Service) -> float:
-        """Seconds until the work loop looks for events again without being woken (ingest
-        and partitions taken over wake it)."""
+        """Seconds until the work loop looks for events again without being woken (this
+        daemon's ingest, another worker's ingest (NOTIFY, `leases`) and partitions taken over
+        wake it)."""
         return 1.0
 
     def status(self) -> dict[str, Any]:
