@@ -40,7 +40,7 @@ class _Group:
         self.reads_name = page and any(c.path == ("name",) for _, m, _ in entries for c in m.page)
         self.cache: dict[tuple[Any, ...], list[int]] = {}
 
-    def _key(self, event: Event) -> tuple[Any, ...] | None:
+    def _key(self, event: Event) -> tuple[Any, ...]:
         props = event.properties
         key = tuple(
             props.get(p[0], MISSING) if len(p) == 1 else lookup(props, p) for p in self.paths
@@ -49,19 +49,16 @@ class _Group:
             key += (event.name,)
         # True == 1 == 1.0 and they hash alike, but a condition tells a boolean from a number
         # (`where: {trial: true}` does not match 1): the types are part of the key.
-        key += tuple(map(type, key))
-        try:
-            hash(key)
-        except TypeError:
-            return None  # a list or object value: evaluate without the cache
-        return key
+        return key + tuple(map(type, key))
 
     def match(self, event: Event, traits: dict[str, Any]) -> list[int]:
         found: list[int] | None = None
         if self.plain:
-            key = self._key(event)
-            if key is not None:
+            key: tuple[Any, ...] | None = self._key(event)
+            try:
                 found = self.cache.get(key)
+            except TypeError:
+                key = None  # a list or object value: evaluate without the cache
             if found is None:
                 found = [i for i, test in self.plain if test(event, traits)]
                 if key is not None:
