@@ -54,14 +54,15 @@ class _Group:
     def match(self, event: Event, traits: dict[str, Any]) -> list[int]:
         found: list[int] | None = None
         if self.plain:
-            key: tuple[Any, ...] | None = self._key(event)
+            key = self._key(event)
+            cacheable = True
             try:
                 found = self.cache.get(key)
             except TypeError:
-                key = None  # a list or object value: evaluate without the cache
+                cacheable = False  # a list or object value: evaluate without the cache
             if found is None:
                 found = [i for i, test in self.plain if test(event, traits)]
-                if key is not None:
+                if cacheable:
                     if len(self.cache) >= self.CACHE_LIMIT:
                         self.cache.clear()
                     self.cache[key] = found
