@@ -96,6 +96,27 @@ def _partition_seconds(path: Path) -> float:
     return time.process_time() - started
 
 
+def _on_local_cluster(cmd: list[str], out: Path, starts: list[float]) -> tuple[float, float]:
+    """`cmd` against a local Dask cluster of two one-thread worker processes started for it
+    (its start-up time is appended to `starts`, not counted in the command's)."""
+    from distributed import LocalCluster
+
+    started = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=2,
+        processes=True,
+        threads_per_worker=1,
+        host="127.0.0.1",
+        dashboard_address=None,
+    )
+    starts.append(time.perf_counter() - started)
+    try:
+        address = cluster.scheduler_address
+        return timed([address if arg == "ADDRESS" else arg for arg in cmd], out)
+    finally:
+        cluster.close()
+
+
 def stages(path: Path) -> dict[str, Any]:
     """CPU seconds, in this process: the floor, one process's replay, and each stage of a
     replay on two workers (the partition pass, each worker, the merge). On two free cores a
@@ -144,30 +165,16 @@ def main(argv: list[str] | None = None) -> int:
     def replay(source: Path, *extra: str) -> list[str]:
         return [*leadrules, "replay", str(source), "--quiet", *extra]
 
-    cluster = None
-    cluster_start = None
-    if not args.no_cluster:
-        from distributed import LocalCluster
-
-        started = time.perf_counter()
-        cluster = LocalCluster(
-            n_workers=2,
-            processes=True,
-            threads_per_worker=1,
-            host="127.0.0.1",
-            dashboard_address=None,
-        )
-        cluster_start = time.perf_counter() - started
-
+    # The local cluster lives only for its own command, so that its idle processes never
+    # share the cores with the other commands (`ADDRESS` is its scheduler's address).
+    clustered = "replay --cluster (2 local workers)"
     commands: dict[str, list[str]] = {
         "floor: stdlib json.loads + sort": [PY, "-c", FLOOR, str(path)],
         "replay --workers 1": replay(path, "--workers", "1"),
         "replay --workers 2": replay(path, "--workers", "2"),
     }
-    if cluster is not None:
-        commands["replay --cluster (2 local workers)"] = replay(
-            path, "--cluster", cluster.scheduler_address
-        )
+    if not args.no_cluster:
+        commands[clustered] = replay(path, "--cluster", "ADDRESS")
     commands["replay (default), gzip"] = replay(packed)
     commands["backtest (default), gzip"] = [
         *leadrules,
@@ -190,21 +197,20 @@ def main(argv: list[str] | None = None) -> int:
     cpus: dict[str, list[float]] = {name: [] for name in commands}
     load = [os.getloadavg()[0]]
     print(f"scale: {size:,} events, {prospects:,} prospects, {rounds} rounds", flush=True)
+    cluster_starts: list[float] = []
+    for n in range(rounds):
+        for name, cmd in commands.items():
+            if name == clustered:
+                wall, cpu = _on_local_cluster(cmd, records[name], cluster_starts)
+            else:
+                wall, cpu = timed(cmd, records.get(name))
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+            print(f"  round {n + 1}: {name:<36} {wall:7.2f} s wall {cpu:7.2f} s CPU", flush=True)
+        load.append(os.getloadavg()[0])
+    cluster_start = statistics.median(cluster_starts) if cluster_starts else None
     if cluster_start is not None:
         print(f"  local Dask cluster (2 workers) started in {cluster_start:.2f} s", flush=True)
-    try:
-        for n in range(rounds):
-            for name, cmd in commands.items():
-                wall, cpu = timed(cmd, records.get(name))
-                walls[name].append(wall)
-                cpus[name].append(cpu)
-                print(
-                    f"  round {n + 1}: {name:<36} {wall:7.2f} s wall {cpu:7.2f} s CPU", flush=True
-                )
-            load.append(os.getloadavg()[0])
-    finally:
-        if cluster is not None:
-            cluster.close()
     same = {name: _digest(p) for name, p in records.items() if p.exists()}
     identical = len(set(same.values())) == 1
     wall = {name: statistics.median(v) for name, v in walls.items()}
