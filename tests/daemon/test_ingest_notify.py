@@ -24,7 +24,7 @@ def store(postgres_database_url: str) -> Iterator[Store]:
     store = Store(postgres_database_url)
     store.migrate()
     yield store
-    store.engine.dispose()
+    store.dispose()
 
 
 def page(message_id: str) -> dict[str, object]:
