@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections.abc import Iterable
 from operator import itemgetter
 
 from leadrules.engine.timefmt import US_PER_S, parse_duration
@@ -123,7 +124,7 @@ class SeenIds:
             self._freeze()
         return None
 
-    def hold_all(self, hashes: array[int], stamps: list[int]) -> list[tuple[int, int]]:
+    def hold_all(self, hashes: array[int], stamps: Iterable[int]) -> list[tuple[int, int]]:
         """`held` for many ids, each at its own time (the partition pass joining another
         scanner's table into its own): (time, time held) for each id already held at
         another time; the others are held from now on."""

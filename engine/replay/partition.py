@@ -190,7 +190,7 @@ def _scan(
 def _scan_part(sources: list[EventFile], me: int, scanners: int, block: int) -> _Scanned:
     """Scanner `me`'s blocks of every source, in its own numbering (a forked process)."""
     ids = _Ids()
-    messages = SeenIds(recent_limit=PASS_RECENT)
+    messages = SeenIds(recent_limit=PASS_RECENT // scanners)  # all scanners: about a million
     lines, totals = [], []
     for source in sources:
         numbers, total = _scan(source, ids, messages, None, me, scanners, block)
@@ -226,9 +226,9 @@ def _join(ids: _Ids, messages: SeenIds, part: _Scanned) -> list[int]:
     links = part.links
     for i in range(0, len(links), 2):
         union(ours[links[i]], ours[links[i + 1]])
-    senders = [ours[n] for n in part.senders]
-    for sender, first in messages.hold_all(part.hashes, senders):
+    for sender, first in messages.hold_all(part.hashes, map(ours.__getitem__, part.senders)):
         union(sender, first)
+    part.hashes = part.senders = array("q")  # joined: free them before the next scanner's
     return ours
 
 
