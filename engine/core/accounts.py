@@ -89,22 +89,29 @@ def _reader(world: States) -> Callable[[str], ProspectState | None]:
     return peek if peek is not None else world.get
 
 
-def ranked_members(world: States, account: AccountState, at: int) -> list[tuple[int, str]]:
-    """(score, prospect) of every member, highest score first (ties by id)."""
-    scored = []
+def _scored(world: States, account: AccountState, at: int) -> list[tuple[int, str]]:
+    """(score, prospect) of every member, in the account's order."""
     read = _reader(world)
+    scored = []
     for prospect in account.members:
         state = read(prospect)
         if state is not None:
             scored.append((member_score(state, at), prospect))
+    return scored
+
+
+def ranked_members(world: States, account: AccountState, at: int) -> list[tuple[int, str]]:
+    """(score, prospect) of every member, highest score first (ties by id)."""
+    scored = _scored(world, account, at)
     scored.sort(key=lambda item: (-item[0], item[1]))
     return scored
 
 
 def account_score(world: States, account: AccountState, at: int, top: int) -> int:
-    """Fit points plus the sum of the `top` highest member scores."""
-    ranked = ranked_members(world, account, at)
-    return account.fit_points + sum(score for score, _ in ranked[:top])
+    """Fit points plus the sum of the `top` highest member scores (which members tie does
+    not change the sum: the scores alone are sorted)."""
+    scores = sorted((score for score, _ in _scored(world, account, at)), reverse=True)
+    return account.fit_points + sum(scores[:top])
 
 
 @cache
