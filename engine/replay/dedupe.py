@@ -124,16 +124,28 @@ class SeenIds:
             self._freeze()
         return None
 
-    def hold_all(self, hashes: array[int], stamps: Iterable[int]) -> list[tuple[int, int]]:
+    def hold_all(
+        self, hashes: array[int], stamps: Iterable[int], *, hold: bool = True
+    ) -> list[tuple[int, int]]:
         """`held` for many ids, each at its own time (the partition pass joining another
         scanner's table into its own): (time, time held) for each id already held at
-        another time; the others are held from now on."""
+        another time; the others are held from now on. With `hold=False` (the last table
+        joined, and no window) they are only looked up: the clashes are all that is wanted."""
         clashes = []
+        if self.window is None and not hold:
+            get, stamp, frozen = self._recent.get, self._stamp, bool(self._chunks)
+            for h, at in zip(hashes, stamps, strict=True):
+                first = get(h)
+                if first is None and frozen:
+                    first = stamp(h)
+                if first is not None and first != at:
+                    clashes.append((at, first))
+            return clashes
         fits = len(self._recent) + len(hashes) < self._recent_limit
         if self.window is None and not self._chunks and fits:  # all in the dict: C speed
-            hold = self._recent.setdefault
+            keep = self._recent.setdefault
             for h, at in zip(hashes, stamps, strict=True):
-                first = hold(h, at)
+                first = keep(h, at)
                 if first != at:
                     clashes.append((at, first))
             return clashes

@@ -217,8 +217,9 @@ def _child(sources: list[EventFile], me: int, scanners: int, block: int, conn: C
     os._exit(0)  # sent: end without tearing the heap down (as replay.pool's workers do)
 
 
-def _join(ids: _Ids, messages: SeenIds, part: _Scanned) -> list[int]:
-    """Fold another scanner's findings into `ids` and `messages`; its numbers' in ours."""
+def _join(ids: _Ids, messages: SeenIds, part: _Scanned, last: bool) -> list[int]:
+    """Fold another scanner's findings into `ids` and `messages` (its messageIds only looked
+    up when it is the `last` joined); its numbers' in ours."""
     of, union, count = ids.of, ids.union, ids.count
     ours = [_NONE, *map(of, part.names)]
     for n, lines in enumerate(part.counts):
@@ -226,7 +227,8 @@ def _join(ids: _Ids, messages: SeenIds, part: _Scanned) -> list[int]:
     links = part.links
     for i in range(0, len(links), 2):
         union(ours[links[i]], ours[links[i + 1]])
-    for sender, first in messages.hold_all(part.hashes, map(ours.__getitem__, part.senders)):
+    senders = map(ours.__getitem__, part.senders)
+    for sender, first in messages.hold_all(part.hashes, senders, hold=not last):
         union(sender, first)
     part.hashes = part.senders = array("q")  # joined: free them before the next scanner's
     return ours
@@ -277,7 +279,8 @@ def plan(
                 raise LeadrulesError("a scanner of the partition pass stopped") from None
             if what == "error":
                 raise LeadrulesError(value)
-            parts.append((value, _join(ids, messages, value)))
+            last = len(parts) == len(children) - 1
+            parts.append((value, _join(ids, messages, value, last)))
     finally:
         for proc, conn in children:
             conn.close()

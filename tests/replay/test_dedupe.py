@@ -290,3 +290,16 @@ def test_dedupe_hold_all_within_a_window_holds_each_at_its_time() -> None:
     seen.advance(125)
     assert seen.add("a") is True  # 100 is past the window at 125
     assert seen.add("z") is False  # held at 120
+
+
+@pytest.mark.parametrize("recent_limit", [1_000, 1])
+def test_dedupe_hold_all_without_holding_only_names_the_clashes(recent_limit: int) -> None:
+    """The last table the partition pass joins: looked up, not held."""
+    seen = SeenIds(None, recent_limit=recent_limit, bloom_bytes=1)
+    for sender, message in [(1, "a"), (2, "b")]:
+        seen.advance(sender)
+        assert seen.held(hash(message)) is None
+    theirs = array("q", [hash(m) for m in ("a", "b", "z")])
+    assert seen.hold_all(theirs, [1, 9, 4], hold=False) == [(9, 2)]
+    hashes, _ = seen.table()
+    assert sorted(hashes) == sorted(hash(m) for m in ("a", "b"))  # "z" was not held
