@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from leadrules.engine.daemon.store import Store
 from tests.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
 
 
@@ -34,6 +35,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path}/leadrules.db"
         return
     yield from fresh_postgres_database()
+
+
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """A migrated database of each backend (`database_url`)."""
+    yield from migrated(database_url)
+
+
+def migrated(url: str) -> Iterator[Store]:
+    store = Store(url)
+    store.migrate()
+    yield store
+    store.dispose()
 
 
 @pytest.fixture

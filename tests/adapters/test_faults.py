@@ -28,14 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE_US, MAX_US = 2 * US_PER_S, 60 * US_PER_S
 
 
-@pytest.fixture
-def store(database_url: str) -> Any:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
-
-
 def seeded(store: Store, prospects: int = 3) -> tuple[SimulatedClock, Any, list[str]]:
     """Demo requests from a few prospects: decisions waiting in the outbox (their keys)."""
     clock = SimulatedClock(parse_timestamp("2026-03-04T10:10:00Z"))

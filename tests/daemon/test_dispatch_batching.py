@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from typing import Any
 
 import pytest
 from sqlalchemy import delete, event
@@ -19,14 +18,6 @@ from tests.adapters.test_faults import dispatcher, seeded
 from tests.receivers import HttpReceiver
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def store(database_url: str) -> Any:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def commits_of(store: Store) -> Counter[str]:

@@ -13,6 +13,7 @@ import pytest
 from leadrules.engine.daemon.event_log import store_events
 from leadrules.engine.daemon.leases import INGEST_CHANNEL, Leases, libpq_url
 from leadrules.engine.daemon.store import Store
+from tests.conftest import migrated
 
 pytestmark = [pytest.mark.postgres]
 
@@ -21,10 +22,7 @@ AT = 1_780_000_000_000_000
 
 @pytest.fixture
 def store(postgres_database_url: str) -> Iterator[Store]:
-    store = Store(postgres_database_url)
-    store.migrate()
-    yield store
-    store.dispose()
+    yield from migrated(postgres_database_url)
 
 
 def page(message_id: str) -> dict[str, object]:

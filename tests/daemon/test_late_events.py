@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete
@@ -34,14 +33,6 @@ from leadrules.engine.timefmt import US_PER_S, format_iso, parse_timestamp
 ROOT = Path(__file__).resolve().parents[2]
 NOW = parse_timestamp("2026-05-10T12:00:00Z")
 DAY, HOUR = 86_400 * US_PER_S, 3_600 * US_PER_S
-
-
-@pytest.fixture
-def store(database_url: str) -> Any:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def rules() -> Any:

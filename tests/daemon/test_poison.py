@@ -28,14 +28,6 @@ NOW = parse_timestamp("2026-05-10T12:00:00Z")
 DAY = 86_400 * US_PER_S
 
 
-@pytest.fixture
-def store(database_url: str) -> Any:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
-
-
 def rules(root: Path = ROOT) -> Any:
     return load_rules(root / "rules", root / "config")[0]
 

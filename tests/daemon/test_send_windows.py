@@ -125,14 +125,6 @@ def test_check_reports_a_bad_send_window_at_its_position(
     assert found and found[0].path.endswith("config/channels.yaml") and found[0].line == 4
 
 
-@pytest.fixture
-def store(database_url: str) -> Any:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
-
-
 def test_the_dispatcher_holds_a_quiet_hours_send_until_the_window(
     tmp_path: Path, store: Store
 ) -> None:

@@ -27,14 +27,6 @@ EXAMPLES = ROOT / "examples" / "events.jsonl"
 UNTIL = parse_timestamp("2026-06-01T00:00:00Z")
 
 
-@pytest.fixture
-def store(database_url: str) -> Any:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
-
-
 def rules() -> Any:
     return load_rules(ROOT / "rules", ROOT / "config")[0]
 

@@ -3,10 +3,7 @@ only then; the sweep ticks every second regardless)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from leadrules.engine.clock import SimulatedClock
 from leadrules.engine.daemon.service import Service
@@ -15,14 +12,6 @@ from leadrules.engine.language.loader import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = 1_800_000_000_000_000
-
-
-@pytest.fixture
-def store(database_url: str) -> Iterator[Store]:
-    store = Store(database_url)
-    store.migrate()
-    yield store
-    store.dispose()
 
 
 def test_timers_due_is_true_only_for_a_timer_due_by_now(store: Store) -> None:
