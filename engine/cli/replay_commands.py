@@ -88,7 +88,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def _default_workers(sources: list[Any]) -> int:
     """Every core, for input large enough to repay starting the workers (see docs/scale.md)."""
-    from leadrules.engine.replay.workers import PARALLEL_BYTES, default_workers
+    from leadrules.engine.replay.pool import default_workers
+    from leadrules.engine.replay.shares import PARALLEL_BYTES
 
     if sum(s.size() for s in sources) < PARALLEL_BYTES:
         return 1

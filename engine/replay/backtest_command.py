@@ -35,7 +35,7 @@ def worker_count(text: str) -> int:
 def default_workers(sources: list[EventFile]) -> int:
     """Every core, for input large enough to repay the partition pass (docs/scale.md)."""
     from leadrules.engine.replay.pool import default_workers as cores
-    from leadrules.engine.replay.workers import PARALLEL_BYTES
+    from leadrules.engine.replay.shares import PARALLEL_BYTES
 
     if sum(s.size() for s in sources) < PARALLEL_BYTES:
         return 1

@@ -18,8 +18,8 @@ from leadrules.engine.replay.backtest import BacktestRun, Outcomes, Side, lanes_
 from leadrules.engine.replay.lanes import LanePass, PassStats
 from leadrules.engine.replay.memory_world import MemoryWorld
 from leadrules.engine.replay.pool import Progress, run_local
+from leadrules.engine.replay.shares import Partitioned, ordered_rejections
 from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected
-from leadrules.engine.replay.workers import Partitioned, ordered_rejections
 
 __all__ = ["BacktestJob", "run_backtest_workers"]
 

@@ -24,7 +24,6 @@ event, and all fire their timers through the latest (engine/replay/pool.py).
 from __future__ import annotations
 
 import heapq
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,102 +42,14 @@ from leadrules.engine.errors import LeadrulesError
 from leadrules.engine.replay.dedupe import DEFAULT_WINDOW
 from leadrules.engine.replay.dry_run import ReplayResult, ReplayStats
 from leadrules.engine.replay.memory_world import MemoryWorld
-from leadrules.engine.replay.partition import plan
 from leadrules.engine.replay.pool import Progress, default_workers, run_local
-from leadrules.engine.replay.sources import (
-    REORDER_WINDOW,
-    EventFile,
-    Item,
-    OutOfOrder,
-    Rejected,
-    _reordered,
-    numbered_lines,
-    parse_line,
-)
+from leadrules.engine.replay.shares import Partitioned, ordered_rejections
+from leadrules.engine.replay.sources import EventFile, OutOfOrder, Rejected
 from leadrules.engine.replay.spill import SpilledRecords
 
-__all__ = ["PARALLEL_BYTES", "Partitioned", "default_workers", "replay_workers"]
+__all__ = ["default_workers", "replay_workers"]
 
 Key = tuple[Any, ...]
-
-# Below this much input, starting workers costs more than it saves (the partition pass
-# reads every line once more).
-PARALLEL_BYTES = 8 << 20
-
-
-@dataclass
-class Partitioned:
-    """What every partition of a job needs: the inputs (by a path each worker can read),
-    which partition owns each line, and where time ends."""
-
-    names: list[tuple[str, str]]  # (name in records and messages, path)
-    plans: list[bytes]
-    partitions: int
-    until: int | None
-
-    @classmethod
-    def of(
-        cls,
-        sources: list[EventFile],
-        partitions: int,
-        until: int | None,
-        on_bytes: Progress | None,
-    ) -> Partitioned:
-        plans = plan(sources, partitions, on_bytes)
-        names = [(s.name, os.path.abspath(s.path)) for s in sources]
-        return cls(names, plans, partitions, until)
-
-    def sources(self) -> list[EventFile]:
-        out = []
-        for name, path in self.names:
-            source = EventFile(path)
-            source.name = name
-            out.append(source)
-        return out
-
-    def items(
-        self, me: int, reject: Callable[[Rejected], None], full_sort: bool, progress: Progress
-    ) -> Iterator[Item]:
-        """The partition's valid messages in (timestamp, file, line) order."""
-        sources = self.sources()
-        streams = [_lines(s, i, self.plans[i], me, reject, progress) for i, s in enumerate(sources)]
-        if full_sort:
-            everything = [item for stream in streams for item in stream]
-            everything.sort()
-            return iter(everything)
-        if len(streams) == 1:
-            return _reordered(streams[0], REORDER_WINDOW)
-        return heapq.merge(*(_reordered(s, REORDER_WINDOW) for s in streams))
-
-
-def _lines(
-    source: EventFile,
-    index: int,
-    mine: bytes,
-    me: int,
-    reject: Callable[[Rejected], None],
-    progress: Progress,
-) -> Iterator[Item]:
-    name = source.name
-    read = 0
-    keep = mine.translate(_owned_by(me))  # 1 for this partition's lines, 0 for the others'
-    with source.open() as handle:
-        for number, line in numbered_lines(handle, name, keep):
-            read += len(line)
-            if read > 1 << 20:  # the parent's progress bar
-                progress(read)
-                read = 0
-            if not line.strip():
-                continue
-            event = parse_line(line, name, number, reject)
-            if event is not None:
-                yield (event.ts, index, number, event)
-    progress(read)
-
-
-def _owned_by(me: int) -> bytes:
-    """A `bytes.translate` table: `me` -> 1, any other partition -> 0."""
-    return bytes(int(owner == me) for owner in range(256))
 
 
 class _KeyedQueue(TimerQueue):
@@ -350,14 +261,6 @@ def replay_workers(
         stages["merge"] = time.process_time() - clock
     world = MemoryWorld()
     return ReplayResult(stats, world, Evaluator(Compiled.build(rules, matcher), world), end)
-
-
-def ordered_rejections(sources: list[EventFile], parts: list[list[Rejected]]) -> list[Rejected]:
-    """The partitions' rejected lines in file order, as one process reports them."""
-    index = {s.name: i for i, s in enumerate(sources)}
-    every = [(index.get(r.path, 0), r.line, r) for bad in parts for r in bad]
-    every.sort(key=lambda item: item[:2])
-    return [item for *_, item in every]
 
 
 def _first(item: tuple[Key, bytes]) -> Key:

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 
 from bench.generate import generate
 from leadrules.engine.language.loader import load_rules
-from leadrules.engine.replay import workers as workers_module
+from leadrules.engine.replay import shares
 from leadrules.engine.replay.backtest import run_backtest
 from leadrules.engine.replay.backtest_result import summarize
 from leadrules.engine.replay.backtest_workers import run_backtest_workers
@@ -140,7 +140,7 @@ def test_input_too_far_out_of_order_is_sorted_in_every_partition(
     log.write_bytes(b"".join(reversed(lines[:400])) + b"".join(lines[400:]) + b"{broken\n")
     # The workers (forked: they see the patch) stream with a buffer of 5 messages, so every
     # partition meets a message too far out of order and starts again with a full sort.
-    monkeypatch.setattr(workers_module, "REORDER_WINDOW", 5)
+    monkeypatch.setattr(shares, "REORDER_WINDOW", 5)
     one, two = _both([EventFile(str(log))], BASELINE, 2)
     assert two == one
     figures = json.loads(one)
