@@ -61,16 +61,22 @@ class Receiver:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
-def ingest_rate(daemon: Daemon, events: int) -> float:
-    # A year of history that ends today: the daemon refuses timestamps more than 7 days
-    # after receipt, so a fixed calendar year would stop being accepted as it passes.
+def year_batches(events: int) -> list[list[dict[str, Any]]]:
+    """Generated messages in batches of 100: a year of history that ends today (the daemon
+    refuses timestamps more than 7 days after receipt, so a fixed calendar year would stop
+    being accepted as it passes)."""
     start = (datetime.now(UTC) - timedelta(days=366)).date().isoformat()
     messages = list(generate(events, 11, prospects=max(100, events // 40), start=start))
-    batches = [messages[i : i + 100] for i in range(0, len(messages), 100)]
+    return [messages[i : i + 100] for i in range(0, len(messages), 100)]
+
+
+def post_batches(daemons: list[Daemon], batches: list[list[dict[str, Any]]]) -> float:
+    """Post every batch, two clients per daemon, as fast as they answer; the seconds taken.
+    A refused batch stops the clients and is an error."""
     lock = threading.Lock()
     failures: list[str] = []
 
-    def client() -> None:
+    def client(daemon: Daemon) -> None:
         with httpx.Client(auth=(KEY, ""), timeout=60) as http:
             while True:
                 with lock:
@@ -82,14 +88,18 @@ def ingest_rate(daemon: Daemon, events: int) -> float:
                     failures.append(f"{response.status_code}: {response.text[:500]}")
 
     started = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(2)]
+    threads = [threading.Thread(target=client, args=(d,)) for d in daemons for _ in range(2)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     if failures:
         raise RuntimeError(f"ingest refused a batch: {failures[0]}")
-    return events / (time.perf_counter() - started)
+    return time.perf_counter() - started
+
+
+def ingest_rate(daemon: Daemon, events: int) -> float:
+    return events / post_batches([daemon], year_batches(events))
 
 
 def latency(daemon: Daemon, receiver: Receiver, seconds: int, rate: int = 1000) -> dict[str, float]:

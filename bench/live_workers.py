@@ -24,47 +24,28 @@ import json
 import os
 import sys
 import tempfile
-import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.generate import generate
-from bench.live import Receiver, delivery_delays, fresh_database, latency_batch
+from bench.live import (
+    Receiver,
+    delivery_delays,
+    fresh_database,
+    latency_batch,
+    post_batches,
+    year_batches,
+)
 from tests.daemon.cluster import workers_on
 from tests.daemon.harness import KEY, Daemon
 
 
 def throughput(workers: list[Daemon], events: int) -> dict[str, float]:
-    start = (datetime.now(UTC) - timedelta(days=366)).date().isoformat()
-    messages = list(generate(events, 11, prospects=max(100, events // 40), start=start))
-    batches = [messages[i : i + 100] for i in range(0, len(messages), 100)]
-    lock = threading.Lock()
-    failures: list[str] = []
-
-    def client(worker: Daemon) -> None:
-        with httpx.Client(auth=(KEY, ""), timeout=60) as http:
-            while True:
-                with lock:
-                    if not batches or failures:
-                        return
-                    batch = batches.pop()
-                answer = http.post(f"{worker.url}/v1/batch", json={"batch": batch})
-                if answer.status_code != 200:
-                    failures.append(f"{answer.status_code}: {answer.text[:300]}")
-
+    batches = year_batches(events)
     began = time.perf_counter()
-    threads = [threading.Thread(target=client, args=(w,)) for w in workers for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    ingested = time.perf_counter() - began
-    if failures:
-        raise RuntimeError(f"ingest refused a batch: {failures[0]}")
+    ingested = post_batches(workers, batches)
     while workers[0].health()["pending_events"]:
         time.sleep(0.05)
     evaluated = time.perf_counter() - began
