@@ -25,6 +25,21 @@ PING = """
       - {id: ping, when: {event: Ping}, then: [{notify: {channel: log, template: x}}]}
     """
 
+# A visit scores 50, an MQL at 100 notifies sales and starts a one-day SLA.
+STAGES = """
+    scoring:
+      rules:
+        - {id: visit, when: {page: {}}, points: 50}
+    lifecycle:
+      mql_threshold: 100
+      on_mql:
+        - notify: {channel: sales, template: new-mql}
+      sla:
+        accept_within: 1d
+        on_breach:
+          - notify: {channel: sales-managers, template: breach}
+    """
+
 
 class Replayed:
     """One replay: its decision records, the template variables of each notify/send, and

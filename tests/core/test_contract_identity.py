@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.core.contract_support import PING, Replayed
+from tests.core.contract_support import PING, STAGES, Replayed
 from tests.scenario import at, identify, page, pick, run, track
 
 
@@ -153,21 +153,6 @@ def test_identity_merged_traits_count_for_fit_rules(tmp_path: Path) -> None:
         track("u1", at(1, 1), "Ping"),
     ]
     assert pick(run(tmp_path, rules, events), "prospect", "score") == [("u1", 40)]
-
-
-STAGES = """
-    scoring:
-      rules:
-        - {id: visit, when: {page: {}}, points: 50}
-    lifecycle:
-      mql_threshold: 100
-      on_mql:
-        - notify: {channel: sales, template: new-mql}
-      sla:
-        accept_within: 1d
-        on_breach:
-          - notify: {channel: sales-managers, template: breach}
-    """
 
 
 def test_identity_an_anonymous_mql_merged_into_a_known_lead_never_becomes_mql_twice(

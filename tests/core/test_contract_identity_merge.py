@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.core.contract_support import PING, Replayed
+from tests.core.contract_support import PING, STAGES, Replayed
 from tests.scenario import at, identify, page, pick, run, track
 
 
@@ -165,22 +165,7 @@ def test_identity_an_anonymous_mql_outranks_a_recycled_prospect_already_over_the
 ) -> None:
     # Rejected without a reset, u1 keeps its 100 points: being over the threshold already,
     # it cannot become an mql by score. The merge brings anon-1's mql stage, and its SLA.
-    rules = (
-        """
-    scoring:
-      rules:
-        - {id: visit, when: {page: {}}, points: 50}
-    lifecycle:
-      mql_threshold: 100
-      on_mql:
-        - notify: {channel: sales, template: new-mql}
-      sla:
-        accept_within: 1d
-        on_breach:
-          - notify: {channel: sales-managers, template: breach}
-    """
-        + PING
-    )
+    rules = STAGES + PING
     events = [
         page("u1", at(0)),
         page("u1", at(0, 1)),  # mql
