@@ -102,7 +102,6 @@ class _Scanned:
     counts: array[int]  # lines per number
     links: array[int]  # (number, its root) pairs: what its union-find joined
     lines: list[array[int]]  # per source, the number of each line of its blocks
-    totals: list[int]  # per source, the lines of the whole file
     hashes: array[int]  # each messageId's hash ...
     senders: array[int]  # ... and the number of its first sender
 
@@ -191,11 +190,10 @@ def _scan_part(sources: list[EventFile], me: int, scanners: int, block: int) -> 
     """Scanner `me`'s blocks of every source, in its own numbering (a forked process)."""
     ids = _Ids()
     messages = SeenIds(recent_limit=PASS_RECENT // scanners)  # all scanners: about a million
-    lines, totals = [], []
+    lines = []
     for source in sources:
-        numbers, total = _scan(source, ids, messages, None, me, scanners, block)
-        lines.append(numbers)
-        totals.append(total)
+        numbers, _ = _scan(source, ids, messages, None, me, scanners, block)
+        lines.append(numbers)  # (every scanner counts every line: this process's totals serve)
     find = ids.find
     links = array("i")
     for n in range(1, len(ids.parent)):
@@ -204,7 +202,7 @@ def _scan_part(sources: list[EventFile], me: int, scanners: int, block: int) -> 
             links.extend((n, root))
     hashes, senders = messages.table()
     counts = array("i", ids.count)
-    return _Scanned(list(ids.number), counts, links, lines, totals, hashes, senders)
+    return _Scanned(list(ids.number), counts, links, lines, hashes, senders)
 
 
 def _child(sources: list[EventFile], me: int, scanners: int, block: int, conn: Connection) -> None:
